@@ -1,0 +1,66 @@
+"""The staff JSON API under /api/v1: bearer-token auth, JSON errors, one section per resource."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from bot.db import Database
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    """An error answered as JSON {"error": message} with an HTTP status."""
+
+    def __init__(self, status: int, message: str, **details):
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return jsonify(error=error.message, **error.details), error.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    # Staff tools parse our answers: even a 404 or 405 is JSON, never Werkzeug's HTML page.
+    return jsonify(error=error.description or error.name), error.code
+
+
+@bp.before_request
+def _authorise():
+    """Every call carries `Authorization: Bearer $ADMIN_TOKEN`."""
+    expected = current_app.config["ADMIN_TOKEN"]
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(401, "missing or wrong bearer token")
+    g.db = current_app.extensions["ovop"].db
+
+
+def database() -> Database:
+    return g.db
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 that says what was wrong with it."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+def items(rows) -> dict:
+    """A list answer: {"items": [...]}."""
+    return {"items": list(rows)}
+
+
+# Resources register their routes on `bp` when imported.
+from admin import api_catalogue  # noqa: E402,F401  (cooperatives, products)
+from admin import api_producers  # noqa: E402,F401  (producers)
+from admin import api_messages  # noqa: E402,F401  (message log)

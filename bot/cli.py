@@ -1,0 +1,85 @@
+"""Command-line tools: `flask --app app db upgrade | demo load | worker | serve | chat PHONE`."""
+from __future__ import annotations
+
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from bot import migrate
+from bot.models import Product
+
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+demo_cli = AppGroup("demo", help="Demo data for trying the service.")
+
+
+def services():
+    return current_app.extensions["ovop"]
+
+
+def make_sender(app: Flask):
+    """An outbox sender configured from the app's settings."""
+    from bot.outbox import Sender
+    config = app.config
+    return Sender(db=app.extensions["ovop"].db, transport=app.extensions["ovop"].transport,
+                  status_callback_base=config.get("PUBLIC_BASE_URL"),
+                  rates={"sms": config["OUTBOX_RATE_SMS"], "whatsapp": config["OUTBOX_RATE_WHATSAPP"]},
+                  max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Apply the migrations up to REVISION (default: the latest)."""
+    migrate.upgrade(services().db, revision)
+    click.echo(f"database at {revision}: {services().db.url.render_as_string(hide_password=True)}")
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Only load into a database that has no products yet.")
+def demo_load(if_empty):
+    """Load the demo catalogue, cooperatives and producers (safe to run twice)."""
+    from bot.demo import load
+    with services().db.transaction() as session:
+        if if_empty and session.scalar(select(func.count()).select_from(Product)):
+            click.echo("demo data skipped: the database already has products")
+            return
+        added = load(session)
+    click.echo("demo data loaded: " + ", ".join(f"{count} {kind}" for kind, count in added.items()))
+
+
+@click.command("worker")
+def worker():
+    """Run the outbox sender (and the scheduler) until interrupted: exactly one per deployment."""
+    stop = threading.Event()
+    sender = make_sender(current_app._get_current_object())
+    click.echo(f"worker started: outbox sender via {services().transport.name}")
+    try:
+        sender.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
+def serve(host, port):
+    """Everything in one process for a newcomer: web app and outbox sender."""
+    app = current_app._get_current_object()
+    port = port or app.config["PORT"]
+    stop = threading.Event()
+    threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
+    click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
+    click.echo(f"API token: {app.config['ADMIN_TOKEN']}")
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app's `flask` CLI."""
+    for command in (db_cli, demo_cli, worker, serve):
+        app.cli.add_command(command)

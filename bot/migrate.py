@@ -1,0 +1,23 @@
+"""Run Alembic migrations from code (the `db upgrade` command, `make run` and the tests)."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from bot.db import ROOT, Database
+
+
+def alembic_config(database: Database) -> Config:
+    """An Alembic configuration pointing at our migrations and at `database`."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return config
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the schema of `database` up to `revision`."""
+    with database.engine.begin() as connection:
+        config = alembic_config(database)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

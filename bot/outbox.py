@@ -1,0 +1,196 @@
+"""The durable outgoing queue: enqueued inside the caller's transaction, drained by a sender.
+
+Every message the service starts (order alerts, reminders, tips, broadcasts) is a row here with a unique
+dedupe key, so whoever enqueues the same thing twice (a retried request, a second scheduler) adds nothing.
+Senders claim rows before sending, so two senders never send the same row.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db import Database
+from bot.models import Message, OutboxAttempt, OutboxItem, Producer
+from bot.outbound import OPTED_OUT_CODE, Transport, TransportError
+from bot.status import RANK
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+# A claim older than this belongs to a sender that died mid-send; the row goes back to the queue.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, channel: str,
+            body: str | None = None, content_sid: str | None = None,
+            content_variables: dict[str, Any] | None = None, producer_id: int | None = None,
+            not_before: datetime | None = None) -> bool:
+    """Add a message to the outbox in the caller's transaction; False when that dedupe key is already there."""
+    if not body and not content_sid:
+        raise ValueError("an outbox item needs a body or a template")
+    values = dict(dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=channel, body=body,
+                  content_sid=content_sid, content_variables=content_variables, producer_id=producer_id,
+                  not_before=not_before or clock.now(), status=PENDING, attempts=0, created_at=clock.now())
+    dialect = session.get_bind().dialect.name
+    # The unique constraint decides, not a check in Python: ON CONFLICT DO NOTHING is atomic, and
+    # RETURNING says whether this call added the row (rowcount is not reliable across drivers).
+    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (make_insert(OutboxItem).values(**values)
+                 .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxItem.id))
+    return session.execute(statement).scalar() is not None
+
+
+def backoff(attempt: int, base: float = 15.0, cap: float = 3600.0, rng: random.Random | None = None) -> float:
+    """Seconds to wait before try `attempt + 1`: exponential with full jitter, so retries do not stampede."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+class RateLimiter:
+    """A token bucket per sender channel, keeping to Twilio's pace (about 10 SMS/s, 80 WhatsApp/s)."""
+
+    def __init__(self, rates: dict[str, float], sleep: Callable[[float], None] = time.sleep):
+        self.rates, self.sleep = rates, sleep
+        self.next_free: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, channel: str) -> None:
+        """Block until one more message may leave on `channel`."""
+        rate = self.rates.get(channel) or 0
+        if rate <= 0:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_free.get(channel, now))
+            self.next_free[channel] = slot + 1.0 / rate
+        if slot > now:
+            self.sleep(slot - now)
+
+
+@dataclass
+class Sender:
+    """Drains due outbox items through a transport, at a bounded rate, retrying what may succeed later."""
+
+    db: Database
+    transport: Transport
+    status_callback_base: str | None = None
+    rates: dict[str, float] = field(default_factory=lambda: {"sms": 10.0, "whatsapp": 80.0})
+    max_attempts: int = 8
+    batch_size: int = 50
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}")
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self):
+        self.limiter = RateLimiter(self.rates)
+
+    def claim(self, limit: int | None = None) -> list[OutboxItem]:
+        """Take up to `limit` due items for this sender, so no other sender can take them."""
+        now = clock.now()
+        with self.db.transaction() as session:
+            due = (select(OutboxItem.id)
+                   .where(or_(OutboxItem.status == PENDING,
+                              (OutboxItem.status == SENDING) & (OutboxItem.claimed_at < now - STALE_CLAIM)))
+                   .where(OutboxItem.not_before <= now)
+                   .order_by(OutboxItem.not_before, OutboxItem.id)
+                   .limit(limit or self.batch_size))
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            claimed = []
+            for item_id in session.scalars(due).all():
+                # Conditional update: the claim counts only if this very row was still claimable.
+                result = session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id == item_id)
+                    .where(or_(OutboxItem.status == PENDING,
+                               (OutboxItem.status == SENDING) & (OutboxItem.claimed_at < now - STALE_CLAIM)))
+                    .values(status=SENDING, claimed_by=self.worker_id, claimed_at=now,
+                            attempts=OutboxItem.attempts + 1))
+                if result.rowcount == 1:
+                    claimed.append(item_id)
+            if not claimed:
+                return []
+            return list(session.scalars(select(OutboxItem).where(OutboxItem.id.in_(claimed))
+                                        .order_by(OutboxItem.not_before, OutboxItem.id)))
+
+    def status_callback(self, item: OutboxItem) -> str | None:
+        """Where Twilio reports delivery; the item id rides along so a report can be traced to its row."""
+        if not self.status_callback_base:
+            return None
+        return f"{self.status_callback_base}/twilio/status?outbox={item.id}"
+
+    def send(self, item: OutboxItem) -> str:
+        """Hand one claimed item to the transport and record what happened; returns the new status."""
+        self.limiter.wait(item.channel)
+        try:
+            result = self.transport.send(item.recipient, item.channel, body=item.body,
+                                         content_sid=item.content_sid, content_variables=item.content_variables,
+                                         status_callback=self.status_callback(item))
+        except TransportError as error:
+            return self._record_failure(item, error)
+        except Exception as error:  # a bug or an unforeseen client error must not kill the sender loop
+            log.exception("unexpected error sending outbox item %s", item.id)
+            return self._record_failure(item, TransportError(repr(error), permanent=False))
+        self._record_success(item, result.sid, result.status)
+        return SENT
+
+    def _record_success(self, item: OutboxItem, sid: str, status: str) -> None:
+        now = clock.now()
+        with self.db.transaction() as session:
+            session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
+                status=SENT, provider_sid=sid, sent_at=now, last_error=None, error_code=None))
+            session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome=SENT, provider_sid=sid))
+            session.add(Message(direction="out", channel=item.channel, phone=item.recipient,
+                                producer_id=item.producer_id, body=item.body or f"[template {item.content_sid}]",
+                                provider_sid=sid, status=status, status_rank=RANK.get(status, 0),
+                                outbox_item_id=item.id, created_at=now, updated_at=now))
+
+    def _record_failure(self, item: OutboxItem, error: TransportError) -> str:
+        now = clock.now()
+        retry = not error.permanent and item.attempts < self.max_attempts
+        status = PENDING if retry else FAILED
+        values: dict[str, Any] = dict(status=status, last_error=str(error)[:2000], error_code=error.code,
+                                      claimed_by=None)
+        if retry:
+            values["not_before"] = now + timedelta(seconds=backoff(item.attempts, rng=self.rng))
+        log.warning("outbox item %s attempt %s: %s (%s)", item.id, item.attempts, error,
+                    "will retry" if retry else "given up")
+        with self.db.transaction() as session:
+            session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
+            session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome="retry" if retry else FAILED,
+                                      error_code=error.code, error=str(error)[:2000]))
+            if error.code == OPTED_OUT_CODE and item.producer_id:
+                session.execute(update(Producer).where(Producer.id == item.producer_id)
+                                .values(opted_out=True, opted_out_at=now))
+        return status
+
+    def run_once(self) -> int:
+        """Claim and send one batch; returns how many items were handled."""
+        items = self.claim()
+        for item in items:
+            self.send(item)
+        return len(items)
+
+    def run_forever(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
+        """Drain the outbox until `stop` is set; a database outage pauses the loop instead of ending it."""
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("outbox sender: batch failed; trying again shortly")
+                handled = 0
+                stop.wait(5)
+            if not handled:
+                stop.wait(idle_seconds)

@@ -1,0 +1,177 @@
+"""The outbox against a fake Twilio on loopback, driven by the real twilio client through our transport."""
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import clock
+from bot.models import Message, OutboxAttempt, OutboxItem, Producer
+from bot.outbound import TwilioTransport
+from bot.outbox import RateLimiter, Sender, enqueue
+from tests.fake_twilio import FakeTwilio
+from tests.helpers import add_producer
+
+OUTBOX = FakeTwilio.query_param("outbox")
+
+
+@pytest.fixture
+def fake():
+    with FakeTwilio() as server:
+        yield server
+
+
+def transport(fake, timeout=2.0) -> TwilioTransport:
+    return TwilioTransport(fake.account_sid, fake.auth_token, sms_from="+15005550006",
+                           whatsapp_from="whatsapp:+14155238886", api_base_url=fake.base_url, timeout=timeout)
+
+
+def sender(db, fake, **options) -> Sender:
+    options.setdefault("rates", {"sms": 0, "whatsapp": 0})  # unthrottled unless a test is about pace
+    return Sender(db=db, transport=transport(fake), status_callback_base="https://ovop.example.org",
+                  rng=random.Random(7), **options)
+
+
+def put(db, key="tip:1", phone="+221770000101", channel="sms", **extra) -> bool:
+    with db.transaction() as session:
+        return enqueue(session, dedupe_key=key, kind="test", recipient=phone, channel=channel,
+                       body=extra.pop("body", "Prix du yaourt: 500 F CFA"), **extra)
+
+
+def item(db, key="tip:1") -> OutboxItem:
+    with db.transaction() as session:
+        return session.scalar(select(OutboxItem).where(OutboxItem.dedupe_key == key))
+
+
+def later(minutes):
+    return clock.frozen_at(clock.now() + timedelta(minutes=minutes), all_threads=True)
+
+
+def test_it_enqueues_a_dedupe_key_once(db):
+    assert put(db) is True
+    assert put(db) is False
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 1
+
+
+def test_it_enqueues_nothing_when_the_callers_transaction_rolls_back(db):
+    with pytest.raises(RuntimeError):
+        with db.transaction() as session:
+            enqueue(session, dedupe_key="k", kind="t", recipient="+221770000101", channel="sms", body="x")
+            raise RuntimeError("the order could not be saved")
+    assert item(db, "k") is None
+
+
+def test_it_sends_a_due_item_and_logs_it(db, fake):
+    put(db, channel="whatsapp")
+    assert sender(db, fake).run_once() == 1
+    sent = item(db)
+    assert sent.status == "sent" and sent.provider_sid.startswith("SM") and sent.attempts == 1
+    [accepted] = fake.messages
+    assert (accepted["to"], accepted["body"]) == ("whatsapp:+221770000101", "Prix du yaourt: 500 F CFA")
+    assert accepted["status_callback"] == f"https://ovop.example.org/twilio/status?outbox={sent.id}"
+    with db.transaction() as session:
+        message = session.scalar(select(Message).where(Message.provider_sid == sent.provider_sid))
+        assert (message.direction, message.status, message.outbox_item_id) == ("out", "queued", sent.id)
+
+
+def test_it_does_not_send_before_its_time(db, fake):
+    put(db, not_before=clock.now() + timedelta(hours=1))
+    assert sender(db, fake).run_once() == 0
+    with later(61):
+        assert sender(db, fake).run_once() == 1
+    assert fake.accepted_count() == 1
+
+
+@pytest.mark.parametrize("failure", [(500, None), (429, 20429), (503, None)])
+def test_it_retries_retryable_errors_with_backoff(db, fake, failure):
+    put(db)
+    fake.fail_next(*failure)
+    assert sender(db, fake).run_once() == 1
+    waiting = item(db)
+    assert (waiting.status, waiting.attempts) == ("pending", 1)
+    assert waiting.not_before > clock.now() + timedelta(seconds=5)
+    assert sender(db, fake).run_once() == 0  # not yet
+    with later(5):
+        assert sender(db, fake).run_once() == 1
+    assert (item(db).status, item(db).attempts) == ("sent", 2)
+    assert fake.accepted_by(OUTBOX) == {str(waiting.id): 1}
+    with db.transaction() as session:
+        outcomes = session.scalars(select(OutboxAttempt.outcome).order_by(OutboxAttempt.id)).all()
+    assert outcomes == ["retry", "sent"]
+
+
+def test_it_retries_a_timeout(db, fake):
+    put(db)
+    fake.hang_next(5)
+    slow = Sender(db=db, transport=transport(fake, timeout=0.5), rates={}, rng=random.Random(1))
+    slow.run_once()
+    assert item(db).status == "pending" and "Timeout" in item(db).last_error
+    with later(5):
+        slow.run_once()
+    assert item(db).status == "sent"
+    assert fake.accepted_count() == 1
+
+
+def test_it_gives_up_after_the_attempt_limit(db, fake):
+    put(db)
+    fake.fail_next(500, times=3)
+    limited = sender(db, fake, max_attempts=3)
+    for minutes in (0, 10, 30):
+        with later(minutes):
+            limited.run_once()
+    assert (item(db).status, item(db).attempts) == ("failed", 3)
+    assert fake.accepted_count() == 0
+
+
+@pytest.mark.parametrize("code", [21211, 21610, 21614, 63016])
+def test_it_never_retries_a_permanent_error(db, fake, code):
+    with db.transaction() as session:
+        producer = add_producer(session)
+    put(db, producer_id=producer.id)
+    fake.fail_next(400, code)
+    sender(db, fake).run_once()
+    failed = item(db)
+    assert (failed.status, failed.error_code, failed.attempts) == ("failed", code, 1)
+    with later(120):
+        assert sender(db, fake).run_once() == 0
+    with db.transaction() as session:
+        assert session.get(Producer, producer.id).opted_out is (code == 21610)
+
+
+def test_two_senders_racing_send_every_item_exactly_once(db, fake):
+    with db.transaction() as session:
+        for n in range(120):
+            enqueue(session, dedupe_key=f"race:{n}", kind="test", recipient=f"+2217700{n:05d}", channel="sms",
+                    body=f"message {n}")
+    barrier = threading.Barrier(4)
+
+    def drain():
+        worker = sender(db, fake, batch_size=7)
+        barrier.wait()
+        while worker.run_once():
+            pass
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert fake.accepted_count() == 120
+    assert fake.duplicates(OUTBOX) == {}
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "sent")) == 120
+        assert session.scalar(select(func.count()).select_from(OutboxAttempt)) == 120
+
+
+def test_the_rate_limiter_spaces_messages_per_channel():
+    waits = []
+    limiter = RateLimiter({"sms": 10.0, "whatsapp": 0}, sleep=waits.append)
+    for _ in range(5):
+        limiter.wait("sms")
+        limiter.wait("whatsapp")
+    assert len(waits) == 4  # the first SMS leaves at once, whatsapp is unthrottled
+    assert all(0.05 < wait <= 0.4 for wait in waits)
