@@ -81,5 +81,38 @@ def serve(host, port):
 
 def register(app: Flask) -> None:
     """Attach the commands to the app's `flask` CLI."""
-    for command in (db_cli, demo_cli, worker, serve):
+    for command in (db_cli, demo_cli, worker, serve, chat):
         app.cli.add_command(command)
+
+
+@click.command("chat")
+@click.argument("phone")
+@click.option("--channel", type=click.Choice(["whatsapp", "sms"]), default=None,
+              help="Default: the producer's channel.")
+def chat(phone, channel):
+    """Talk to the bot in the terminal as PHONE, through the same path as the webhook (Ctrl-D to leave)."""
+    import uuid
+
+    from bot.inbound import InboundMessage, receive
+    from bot.models import Producer
+    from bot.phones import InvalidPhone, to_e164
+    try:
+        phone = to_e164(phone)
+    except InvalidPhone as error:
+        raise click.BadParameter(str(error), param_hint="PHONE")
+    db = services().db
+    with db.transaction() as session:
+        producer = session.scalar(select(Producer).where(Producer.phone == phone, Producer.deleted_at.is_(None)))
+        label = f"{producer.name} ({producer.language}, {producer.channel})" if producer else "unregistered number"
+        channel = channel or (producer.channel if producer else "sms")
+    click.echo(f"chatting as {phone}, {label}; Ctrl-D to leave")
+    while True:
+        try:
+            text = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        result = receive(db, current_app.config,
+                         InboundMessage(sid=f"chat-{uuid.uuid4().hex}", phone=phone, channel=channel, body=text))
+        for reply in result.replies:
+            click.echo(f"< {reply}")

@@ -58,6 +58,8 @@ EXTRACTION_KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "N_": None,
     "mark": None,
     "mark_plural": (1, 2),
+    "say": None,  # Turn.say(key, **params) in flows
+    "say_n": (1, 2),  # Turn.say_n(key, n, **params)
 }
 PLURAL_KEYWORDS = frozenset(name for name, spec in EXTRACTION_KEYWORDS.items() if spec == (1, 2))
 

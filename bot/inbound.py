@@ -80,7 +80,8 @@ def _handle_new(session: Session, config: dict, message: InboundMessage) -> Rece
         if producer.last_inbound_at is None or producer.last_inbound_at < now:
             producer.last_inbound_at = now  # opens WhatsApp's 24 h window
         outcome = engine.handle(engine.Turn(session=session, producer=producer, state=state,
-                                            text=message.body, now=now, config=config))
+                                            text=message.body, now=now, config=config,
+                                            message_id=inbound.id))
         replies = outcome.replies
     replies = [for_channel(text, message.channel) for text in replies]
     for text in replies:

@@ -197,3 +197,22 @@ class ConversationState(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class StockReport(Base):
+    """One line of the append-only stock ledger; the latest line per cooperative and product is the level."""
+
+    __tablename__ = "stock_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("cooperatives.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    # Kept when the producer's personal data is erased: the producer row stays, anonymous.
+    producer_id: Mapped[int | None] = mapped_column(ForeignKey("producers.id"), index=True)
+    quantity: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(20))
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    source: Mapped[str] = mapped_column(String(20), default="sms")  # message | undo | api
+    # An undo is a new line pointing at the line it reverts.
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("stock_reports.id"))
+    __table_args__ = (Index("ix_stock_reports_level", "cooperative_id", "product_id", "reported_at"),)

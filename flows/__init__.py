@@ -1,14 +1,16 @@
 """Conversations, one module each. A flow is a set of named steps; each step reads the producer's answer
-to the question it is named after and returns the next step's name, or END.
+to the question it is named after and returns where the conversation goes next: (flow, step), or END.
 
-    FLOWS["stock"].step(turn, "ASK_QUANTITY") -> "ASK_QUANTITY" | END
+    FLOWS["stock"].step(turn, "ASK_QUANTITY") -> ("stock", "ASK_QUANTITY") | END
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-StepFunction = Callable[["Turn"], "str | None"]  # noqa: F821 (bot.engine.Turn)
+Next = tuple["str | None", "str | None"]  # (flow, step); END = (None, None) closes the conversation
+END: Next = (None, None)
+StepFunction = Callable[["Turn"], Next]  # noqa: F821 (bot.engine.Turn)
 
 
 @dataclass(frozen=True)
@@ -16,17 +18,17 @@ class Flow:
     name: str
     steps: dict[str, StepFunction]
 
-    def step(self, turn, step_name: str) -> str | None:
+    def step(self, turn, step_name: str) -> Next:
         """Run step `step_name` on this turn's message; an unknown step (after a release) ends the flow."""
         function = self.steps.get(step_name)
         if function is None:
-            return None
+            return END
         return function(turn)
 
 
 def _registry() -> dict[str, Flow]:
-    from flows import language, menu, stock
-    return {flow.name: flow for flow in (menu.FLOW, language.FLOW, stock.FLOW)}
+    from flows import language, menu, orders, stock, workshops
+    return {flow.name: flow for flow in (menu.FLOW, language.FLOW, stock.FLOW, orders.FLOW, workshops.FLOW)}
 
 
 class _Flows(dict):

@@ -23,7 +23,7 @@ done
 # Only our key functions are keywords (msgids are keys, not French text); keep in step with
 # EXTRACTION_KEYWORDS in bot/i18n.py (tests/test_i18n.py checks).
 "$PYBABEL" extract -F babel.cfg --no-default-keywords \
-  -k t -k tn:1,2 -k N_ -k mark -k mark_plural:1,2 \
+  -k t -k tn:1,2 -k N_ -k mark -k mark_plural:1,2 -k say -k say_n:1,2 \
   --add-comments=TRANSLATORS: --strip-comments --sort-output \
   --project=ovop-bot --version=1 --copyright-holder="OVOP Senegal" \
   -o locales/messages.pot "$@"

@@ -1,0 +1,65 @@
+"""Words that work from any step: help, menu, stop, start, language, cancel.
+
+| word                               | effect                                                     |
+|------------------------------------|------------------------------------------------------------|
+| AIDE / HELP / NDIMBAL / ?          | the help text; the current question stays open             |
+| MENU / 0 / bonjour / salam …       | leave the flow, show the menu                              |
+| STOP / ARRET / UNSUBSCRIBE / bayi… | opted out, confirmed once; only replies are sent after it  |
+| START / DEMARRER                   | opted in again                                             |
+| LANGUE / wolof / english …         | change language (asks which when none is named)            |
+| ANNULER / CANCEL                   | leave the flow; outside a flow, undo the last stock report |
+"""
+from __future__ import annotations
+
+from bot.understand import Meaning
+from flows import menu
+
+GLOBAL_KINDS = {"help", "menu", "optout", "optin", "language", "cancel"}
+# Steps where a bare "0" is an answer (no stock left), not the MENU shortcut.
+ZERO_IS_AN_ANSWER = {("stock", "ASK_QUANTITY"), ("orders", "ASK_QUANTITY")}
+
+
+def handles(word: Meaning, turn) -> bool:
+    """True when `word` is a global word to answer here rather than the open step's input."""
+    if (turn.state.flow, turn.state.step) in ZERO_IS_AN_ANSWER and turn.text.strip() == "0":
+        return False
+    return word.kind in GLOBAL_KINDS
+
+
+def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
+    """Answer a global word; returns the (flow, step) the conversation moves to."""
+    if word.kind == "help":
+        turn.say("help.main")
+        return turn.state.flow, turn.state.step  # the open question stays open
+    if word.kind == "menu":
+        return menu.show(turn)
+    if word.kind == "optout":
+        return _opt_out(turn)
+    if word.kind == "optin":
+        turn.producer.opted_out, turn.producer.opted_out_at = False, None
+        turn.say("optin.confirmed")
+        return None, None
+    if word.kind == "language":
+        from flows import language
+        return language.start(turn, word.value)
+    return _cancel(turn, word)
+
+
+def _opt_out(turn) -> tuple[None, None]:
+    """Confirm once; a second STOP is answered with nothing more than the same confirmation."""
+    if not turn.producer.opted_out:
+        turn.producer.opted_out, turn.producer.opted_out_at = True, turn.now
+    turn.say("optout.confirmed")
+    return None, None
+
+
+def _cancel(turn, word: Meaning) -> tuple[str | None, str | None]:
+    """Leave the current flow, or undo the last stock report when no flow is open."""
+    if word.value == "workshop":
+        from flows import workshops
+        return workshops.cancel(turn)
+    if turn.state.flow:
+        turn.say("flow.cancelled")
+        return None, None
+    from flows import stock
+    return stock.undo_last(turn)
