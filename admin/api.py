@@ -4,8 +4,10 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from bot import directory
 from bot.db import Database
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,6 +30,37 @@ def _api_error(error: ApiError):
 def _http_error(error: HTTPException):
     # Staff tools parse our answers: even a 404 or 405 is JSON, never Werkzeug's HTML page.
     return jsonify(error=error.description or error.name), error.code
+
+
+# The directory's refusals, for every resource.
+@bp.errorhandler(directory.Invalid)
+def _invalid(error: directory.Invalid):
+    return {"error": str(error), "field": error.field}, 422
+
+
+@bp.errorhandler(directory.Duplicate)
+def _duplicate(error: directory.Duplicate):
+    return {"error": str(error), "field": error.field}, 409
+
+
+@bp.errorhandler(IntegrityError)
+def _conflict(_error: IntegrityError):
+    # Checks run before every write; reaching here means a concurrent request took the same value first.
+    return {"error": "conflicts with a change made at the same moment (duplicate?); try again"}, 409
+
+
+@bp.before_app_request
+def _unknown_route():
+    """A JSON 404/405 for paths under /api/v1 that match no route (blueprint handlers never see those)."""
+    error = request.routing_exception
+    if getattr(error, "code", None) in (404, 405) and request.path.startswith(f"{bp.url_prefix}/"):
+        response = jsonify(error=f"no route {request.method} {request.path}" if error.code == 404
+                           else f"{request.method} is not allowed on {request.path}")
+        response.status_code = error.code
+        if error.code == 405:
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+        return response
+    return None
 
 
 @bp.before_request

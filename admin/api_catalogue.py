@@ -1,8 +1,6 @@
 """Cooperatives and products in the staff API: thin views over bot.directory."""
 from __future__ import annotations
 
-from flask import jsonify, request
-from sqlalchemy.exc import IntegrityError
 
 from admin.api import ApiError, bp, database, items, json_body
 from bot import directory
@@ -10,39 +8,9 @@ from bot.models import Cooperative, Product
 
 COOPERATIVE_FIELDS = ("name", "region", "products")
 PRODUCT_FIELDS = ("code", "unit", "names", "aliases", "low_stock_threshold")
-READ_ONLY = ("id", "created_at", "learnt_aliases")
+COOPERATIVE_READ_ONLY = ("id", "created_at")
+PRODUCT_READ_ONLY = ("id", "created_at", "learnt_aliases")
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
-
-
-# The directory's refusals for every resource of the API (registered here, the first resource module loaded).
-@bp.errorhandler(directory.Invalid)
-def _invalid(error: directory.Invalid):
-    return {"error": str(error), "field": error.field}, 422
-
-
-@bp.errorhandler(directory.Duplicate)
-def _duplicate(error: directory.Duplicate):
-    return {"error": str(error), "field": error.field}, 409
-
-
-@bp.errorhandler(IntegrityError)
-def _conflict(_error: IntegrityError):
-    # Checks run before every write; reaching here means a concurrent request took the same value first.
-    return {"error": "conflicts with a change made at the same moment (duplicate?); try again"}, 409
-
-
-@bp.before_app_request
-def _unknown_route():
-    """A JSON 404/405 for paths under /api/v1 that match no route (blueprint handlers never see those)."""
-    error = request.routing_exception
-    if getattr(error, "code", None) in (404, 405) and request.path.startswith(f"{bp.url_prefix}/"):
-        response = jsonify(error=f"no route {request.method} {request.path}" if error.code == 404
-                           else f"{request.method} is not allowed on {request.path}")
-        response.status_code = error.code
-        if error.code == 405:
-            response.headers["Allow"] = ", ".join(error.valid_methods or ())
-        return response
-    return None
 
 
 def cooperative_json(cooperative: Cooperative) -> dict:
@@ -62,7 +30,7 @@ def product_json(product: Product) -> dict:
 
 @bp.post("/cooperatives")
 def create_cooperative():
-    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, READ_ONLY)
+    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, COOPERATIVE_READ_ONLY)
     with database().transaction() as session:
         answer = cooperative_json(directory.create_cooperative(session, fields))
     return answer, 201
@@ -82,7 +50,7 @@ def get_cooperative(cooperative_id: int):
 
 @bp.patch(f"/cooperatives/<{ID}:cooperative_id>")
 def update_cooperative(cooperative_id: int):
-    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, READ_ONLY)
+    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, COOPERATIVE_READ_ONLY)
     with database().transaction() as session:
         cooperative = directory.update_cooperative(session, _cooperative(session, cooperative_id), fields)
         session.flush()
@@ -98,7 +66,7 @@ def _cooperative(session, cooperative_id: int) -> Cooperative:
 
 @bp.post("/products")
 def create_product():
-    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, READ_ONLY)
+    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, PRODUCT_READ_ONLY)
     with database().transaction() as session:
         answer = product_json(directory.create_product(session, fields))
     return answer, 201
@@ -118,7 +86,7 @@ def get_product(key: str):
 
 @bp.patch("/products/<key>")
 def update_product(key: str):
-    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, READ_ONLY)
+    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, PRODUCT_READ_ONLY)
     with database().transaction() as session:
         product = directory.update_product(session, _product(session, key), fields)
         session.flush()

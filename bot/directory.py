@@ -1,7 +1,8 @@
 """Who and what the service knows: cooperatives, products, producers and the message log, validated.
 
 The staff API, the dashboard and the CSV import all come through here, so each rule lives in one place.
-Functions take the caller's Session and never commit. Input is checked as strictly as JSON allows (a string
+Functions take the caller's Session and never commit; after a refusal the object may be half-changed, so the
+caller rolls back (or works in a savepoint per row, as an import would). Input is checked as strictly as JSON allows (a string
 where a number is expected is refused, never coerced); a refusal names the field and the reason.
 """
 from __future__ import annotations
@@ -247,8 +248,9 @@ def _set_aliases(session: Session, product: Product, words: Any) -> None:
         word = text("aliases", word, 80, required=True)
         wanted.setdefault(word.casefold(), word)
     # One word naming two products would make the bot guess: refuse it.
-    others = select(ProductAlias.alias, Product.code).join(Product).where(ProductAlias.product_id != product.id) \
-        if product.id is not None else select(ProductAlias.alias, Product.code).join(Product)
+    others = select(ProductAlias.alias, Product.code).join(Product)
+    if product.id is not None:
+        others = others.where(ProductAlias.product_id != product.id)
     for alias, code in session.execute(others):
         if alias.casefold() in wanted:
             raise Duplicate("aliases", f"'{alias}' is already an alias of product '{code}'")

@@ -216,3 +216,158 @@ class StockReport(Base):
     # An undo is a new line pointing at the line it reverts.
     reverts_id: Mapped[int | None] = mapped_column(ForeignKey("stock_reports.id"))
     __table_args__ = (Index("ix_stock_reports_level", "cooperative_id", "product_id", "reported_at"),)
+
+
+# --- workshops, prices and broadcasts (issue 5) ---------------------------------------------------------
+from datetime import date  # noqa: E402  (kept with the classes that use it: this section is appended)
+
+from sqlalchemy import Date  # noqa: E402
+
+# A workshop without its own reminders gets these: two days before at 09:00 and the same day at 07:00, local.
+DEFAULT_REMINDERS = [{"days_before": 2, "time": "09:00"}, {"days_before": 0, "time": "07:00"}]
+
+
+class Workshop(Base):
+    """A training session in Dakar with a capacity; producers sign up by message, the rest wait in line."""
+
+    __tablename__ = "workshops"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_fr: Mapped[str] = mapped_column(String(200))
+    title_wo: Mapped[str | None] = mapped_column(String(200))
+    title_en: Mapped[str | None] = mapped_column(String(200))
+    description_fr: Mapped[str | None] = mapped_column(Text)
+    description_wo: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    location: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    # None: registration stays open until the start.
+    registration_deadline: Mapped[datetime | None]
+    # [{"days_before": 2, "time": "09:00"}, …] in local time; None means DEFAULT_REMINDERS.
+    reminders: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    registrations: Mapped[list[Registration]] = relationship(back_populates="workshop", order_by="Registration.id")
+
+    def title(self, lang: str) -> str:
+        """The title in `lang`, French when that language has none."""
+        return getattr(self, f"title_{lang}", None) or self.title_fr
+
+    def description(self, lang: str) -> str | None:
+        return getattr(self, f"description_{lang}", None) or self.description_fr
+
+    def reminder_offsets(self) -> list[dict[str, Any]]:
+        return list(self.reminders) if self.reminders is not None else list(DEFAULT_REMINDERS)
+
+
+class Registration(Base):
+    """One producer's place at one workshop: registered, waitlisted, cancelled or attended."""
+
+    __tablename__ = "registrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"))
+    producer_id: Mapped[int] = mapped_column(ForeignKey("producers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))  # registered | waitlisted | cancelled | attended
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The waitlist is served in the order of this time (set again when a cancelled producer signs up anew).
+    queued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # When the seat was given: a reminder goes to those holding a seat at the reminder's time.
+    registered_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    workshop: Mapped[Workshop] = relationship(back_populates="registrations")
+    producer: Mapped[Producer] = relationship()
+    __table_args__ = (
+        UniqueConstraint("workshop_id", "producer_id", name="uq_registrations_workshop_producer"),
+        Index("ix_registrations_status", "workshop_id", "status", "queued_at"),
+    )
+
+
+class PriceObservation(Base):
+    """A price seen by staff for a product on a market and a day, in whole F CFA per unit."""
+
+    __tablename__ = "price_observations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    price: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(20))
+    market: Mapped[str] = mapped_column(String(120))
+    observed_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    product: Mapped[Product] = relationship()
+    __table_args__ = (Index("ix_price_observations_latest", "product_id", "market", "observed_on"),)
+
+
+class Broadcast(Base):
+    """A message from the staff to an audience of producers, sent now or later by the scheduler."""
+
+    __tablename__ = "broadcasts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text_fr: Mapped[str | None] = mapped_column(Text)
+    text_wo: Mapped[str | None] = mapped_column(Text)
+    text_en: Mapped[str | None] = mapped_column(Text)
+    # {"cooperative_id": 3, "product": "yaourt", "language": "wo"}: every key optional, all must match.
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    send_at: Mapped[datetime] = mapped_column(default=clock.now)
+    status: Mapped[str] = mapped_column(String(12), default="scheduled")  # scheduled | enqueued
+    enqueued_at: Mapped[datetime | None]
+    recipients: Mapped[int | None]  # how many outbox items it made
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    __table_args__ = (Index("ix_broadcasts_due", "status", "send_at"),)
+
+    def text(self, lang: str) -> str:
+        """The text in `lang`: French, then any language given, when that one is missing."""
+        return (getattr(self, f"text_{lang}", None) or self.text_fr or self.text_wo or self.text_en or "")
+
+
+# --- orders (issue 4) -----------------------------------------------------------------------------------
+from datetime import date  # noqa: E402  (appended with the order classes; Mapped[date] needs it here)
+
+
+class Order(Base):
+    """An order from the boutique to one cooperative; the first of its producers to say yes takes it."""
+
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # CMD-0001…: written from the id right after the insert, so two orders created at once never share one.
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("cooperatives.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(20))
+    due_date: Mapped[date]
+    note: Mapped[str | None] = mapped_column(Text)
+    # pending | accepted | partial | declined | delivered | cancelled | expired
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("producers.id"))
+    accepted_quantity: Mapped[float | None]
+    accepted_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    cooperative: Mapped[Cooperative] = relationship()
+    product: Mapped[Product] = relationship()
+    accepted_by: Mapped[Producer | None] = relationship()
+    notifications: Mapped[list[OrderNotification]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderNotification.id")
+    __table_args__ = (Index("ix_orders_cooperative_status", "cooperative_id", "status"),)
+
+
+class OrderNotification(Base):
+    """One producer told about one order, and what that producer answered."""
+
+    __tablename__ = "order_notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    producer_id: Mapped[int] = mapped_column(ForeignKey("producers.id"), index=True)
+    # None when the producer answered without having been alerted (joined the cooperative later).
+    notified_at: Mapped[datetime | None]
+    sent_via: Mapped[str | None] = mapped_column(String(20))  # whatsapp | template | sms | undeliverable
+    answer: Mapped[str | None] = mapped_column(String(20))  # None | accepted | partial | declined | too_late
+    quantity: Mapped[float | None]
+    answered_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    order: Mapped[Order] = relationship(back_populates="notifications")
+    producer: Mapped[Producer] = relationship()
+    __table_args__ = (UniqueConstraint("order_id", "producer_id", name="uq_order_notifications_order_producer"),)

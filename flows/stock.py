@@ -40,16 +40,20 @@ def record(turn, items: dict[str, float]):
     for code, quantity in items.items():
         found = product(turn.session, code)
         done = ledger.record(turn.session, turn.producer, found, float(quantity), turn.now, turn.message_id)
-        previous = format_quantity(done.previous) if done.previous is not None else "-"
-        lines.append(t("stock.item", turn.lang, name=found.name(turn.lang), quantity=format_quantity(quantity),
-                       unit=found.unit, previous=previous))
+        item = dict(name=found.name(turn.lang), quantity=format_quantity(quantity), unit=found.unit)
+        if done.previous is None:
+            lines.append(t("stock.item_first", turn.lang, **item))
+        else:
+            lines.append(t("stock.item", turn.lang, previous=format_quantity(done.previous), **item))
         if done.low:
             low.append(found.name(turn.lang))
             _alert_staff(turn, done)
-    text = t("stock.recorded", turn.lang, items="; ".join(lines))
+    # One message, in the order a producer reads it: what was written, any warning, how to undo.
+    parts = [t("stock.recorded", turn.lang, items="; ".join(lines))]
     if low:
-        text += " " + t("stock.low", turn.lang, names=", ".join(low))
-    turn.replies.append(text)
+        parts.append(t("stock.low", turn.lang, names=", ".join(low)))
+    parts.append(t("stock.undo_hint", turn.lang))
+    turn.replies.append(" ".join(parts))
     turn.data = {}
     return END
 
@@ -59,7 +63,7 @@ def clarify(turn, meaning: understand.Meaning):
     turn.data = {"items": dict(meaning.partial or {}), "quantity": meaning.quantity}
     codes = turn.product_codes()
     if meaning.reason == "did_you_mean" and meaning.candidates:
-        turn.data.update(candidates=list(meaning.candidates), word=getattr(meaning, "word", None))
+        turn.data.update(candidates=list(meaning.candidates), word=meaning.value)
         names = [product_name(turn.session, code, turn.lang) for code in meaning.candidates]
         turn.say("stock.did_you_mean", choices=numbered(names))
         return "stock", "CONFIRM_PRODUCT"
@@ -101,13 +105,19 @@ def confirm_product(turn):
 
 
 def ask_quantity(turn):
-    """Read a quantity for the product asked about."""
+    """Read a quantity for the product asked about; a whole new report or request is understood as such."""
     quantity = understand.parse_quantity(turn.text)
     code = turn.data["product"]
-    if quantity is None or quantity < 0 or quantity > MAX_QUANTITY:
-        turn.say("stock.bad_quantity")
-        return _ask_quantity(turn, code)
-    return record(turn, {**turn.data.get("items", {}), code: quantity})
+    if quantity is not None and 0 <= quantity <= MAX_QUANTITY:
+        return record(turn, {**turn.data.get("items", {}), code: quantity})
+    meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes())
+    if meaning.kind == "stock":
+        return record(turn, {**turn.data.get("items", {}), **meaning.items})
+    if meaning.kind in ("workshops", "price", "accept", "decline"):
+        from flows import route
+        return route.handle(turn)
+    turn.say("stock.bad_quantity")
+    return _ask_quantity(turn, code)
 
 
 def undo_last(turn):

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from bot import directory
 from bot.models import ConversationState, Message, OutboxItem, Producer, Product, ProductAlias
 from tests.conftest import TOKEN
 
@@ -106,6 +107,16 @@ def test_it_refuses_invalid_cooperatives(api, coop, fields, field):
     status, body = api.post("/cooperatives", fields)
     assert (status, body["field"]) == (422, field), body
     assert api.patch(f"/cooperatives/{coop['id']}", fields or {"name": None})[0] == 422
+
+
+def test_it_answers_409_when_a_concurrent_request_took_the_name_first(api, coop, monkeypatch):
+    def without_the_check(session, cooperative, fields):
+        cooperative.name = fields["name"]  # as if another request committed between our check and our insert
+        return cooperative
+
+    monkeypatch.setattr(directory, "update_cooperative", without_the_check)
+    status, body = api.post("/cooperatives", {"name": coop["name"]})
+    assert status == 409 and "error" in body
 
 
 # --- products ---------------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""Answering the boutique's orders: yes, a smaller quantity, no — and which order, when several are waiting.
+
+| step         | question                              | answers                                                |
+|--------------|---------------------------------------|--------------------------------------------------------|
+| (route)      | an alert said: reply OUI or NON       | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline, END |
+| (menu 2)     | —                                     | the pending orders and how to answer, END              |
+| CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) …       | a number or a reference → that order, END; else routed |
+
+The first yes takes the order; a later one hears that it is taken. A yes with a quantity below the order's is a
+partial acceptance. The domain rules live in bot.orders; this module only talks.
+"""
+from __future__ import annotations
+
+from bot import orders, understand
+from bot.i18n import mark, t
+from bot.models import Order
+from flows import END, Flow, Next
+from flows.common import choice, numbered
+
+# What each outcome of bot.orders.accept/decline is told.
+OUTCOME_KEYS = {
+    "accepted": mark("order.accepted"), "partial": mark("order.partial"), "declined": mark("order.declined"),
+    "taken": mark("order.taken"), "already_yours": mark("order.already_yours"),
+    "cancelled": mark("order.is_cancelled"), "expired": mark("order.is_expired"), "closed": mark("order.is_closed"),
+}
+
+
+def pending_refs(turn) -> list[str]:
+    """References of the orders waiting for this producer's answer (what `understand` matches against)."""
+    if "_pending_refs" not in turn.__dict__:
+        turn.__dict__["_pending_refs"] = orders.pending_refs(turn.session, turn.producer)
+    return turn.__dict__["_pending_refs"]
+
+
+def answer(turn, meaning: understand.Meaning) -> Next:
+    """A yes or no about an order (kinds accept/decline), or a bare one that needs to say which order."""
+    if meaning.kind == "clarify" and meaning.reason == "which_order":
+        return _ask_which(turn, meaning.value or "accept", list(meaning.candidates) or pending_refs(turn))
+    if meaning.kind == "clarify":  # "oui -5": a figure that cannot be a quantity
+        turn.say("order.quantity_unclear")
+        return END
+    reference = meaning.order
+    if reference is None:
+        refs = pending_refs(turn)
+        if len(refs) > 1:
+            return _ask_which(turn, meaning.kind, refs)
+        reference = refs[0] if refs else None
+    if reference is None:
+        # Nothing is waiting: the answer most likely meant an order that has just closed (taken, cancelled).
+        order = orders.recently_closed(turn.session, turn.producer, turn.now)
+        if order is None:
+            turn.say("order.none_pending")
+            return END
+    else:
+        order = orders.by_reference(turn.session, turn.producer, reference)
+        if order is None:
+            turn.say("order.unknown", reference=reference)
+            return END
+    return _apply(turn, order, meaning.kind, meaning.quantity)
+
+
+def show_pending(turn) -> Next:
+    """Menu 2: the orders waiting for an answer and how to answer them, or that there are none."""
+    waiting = orders.pending_orders(turn.session, turn.producer)
+    if not waiting:
+        turn.say("order.none_pending")
+    elif len(waiting) == 1:
+        turn.say("order.alert", **_words(turn, waiting[0]))
+    else:
+        lines = "\n".join(t("order.line", turn.lang, **_words(turn, order)) for order in waiting)
+        turn.say_n("order.pending_list", len(waiting), orders=lines, reference=waiting[0].reference)
+    return END
+
+
+def choose_order(turn) -> Next:
+    """Read the number or reference of the order meant; anything else is a new message, routed as such."""
+    refs = turn.data.get("refs") or []
+    picked = choice(turn.text, len(refs))
+    reference = refs[picked] if picked is not None else orders.parse_reference(turn.text)
+    if reference not in refs:
+        if turn.text.strip().rstrip(".)").isdigit():  # a number not on the list: ask again
+            return _ask_which(turn, turn.data.get("answer", "accept"), refs, turn.data.get("quantity"))
+        from flows import route
+        turn.data = {}
+        return route.handle(turn)
+    kind, quantity = turn.data.get("answer", "accept"), turn.data.get("quantity")
+    meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), [reference])
+    if meaning.kind in ("accept", "decline"):  # "non CMD-0013" says its own answer
+        kind, quantity = meaning.kind, meaning.quantity if meaning.kind == "accept" else None
+    order = orders.by_reference(turn.session, turn.producer, reference)
+    turn.data = {}
+    if order is None:
+        turn.say("order.unknown", reference=reference)
+        return END
+    return _apply(turn, order, kind, quantity)
+
+
+FLOW = Flow("orders", {"CHOOSE_ORDER": choose_order})
+
+
+def _ask_which(turn, kind: str, refs: list[str], quantity: float | None = None) -> Next:
+    """Number the orders waiting and remember the answer given, until the producer says which."""
+    if quantity is None and kind == "accept" and refs:
+        # The bare answer's quantity ("oui 20"), read as if only one order were waiting.
+        quantity = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), refs[:1]).quantity
+    found = {order.reference: order for order in map(lambda ref: orders.by_reference(
+        turn.session, turn.producer, ref), refs) if order is not None}
+    refs = [ref for ref in refs if ref in found]
+    if not refs:
+        turn.say("order.none_pending")
+        return END
+    labels = [t("order.choice", turn.lang, **_words(turn, found[ref])) for ref in refs]
+    turn.data = {"refs": refs, "answer": kind, "quantity": quantity}
+    turn.say("order.which", orders=numbered(labels))
+    return "orders", "CHOOSE_ORDER"
+
+
+def _apply(turn, order: Order, kind: str, quantity: float | None) -> Next:
+    """Record the answer and tell the producer what became of it."""
+    if kind == "accept":
+        result = orders.accept(turn.session, turn.config, order, turn.producer, quantity, now=turn.now)
+    else:
+        result = orders.decline(turn.session, turn.config, order, turn.producer, now=turn.now)
+    words = _words(turn, result.order)
+    words.update(accepted=orders.quantity_text(result.quantity))
+    text = t(OUTCOME_KEYS[result.outcome], turn.lang, **words)
+    if result.outcome in ("accepted", "partial") and result.over_stock:
+        text += " " + t("order.over_stock", turn.lang, stock=orders.quantity_text(result.stock), unit=order.unit)
+    turn.replies.append(text)
+    return END
+
+
+def _words(turn, order: Order) -> dict[str, str]:
+    return orders.params(order, turn.lang, turn.config)
