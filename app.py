@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.logger.warning(line)
     app.secret_key = app.config["SECRET_KEY"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     # Behind Heroku/nginx the scheme and host Twilio signed arrive in X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)

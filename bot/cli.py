@@ -73,8 +73,9 @@ def serve(host, port):
     threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
     click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
     click.echo(f"API token: {app.config['ADMIN_TOKEN']}")
+    from werkzeug.serving import run_simple
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         stop.set()
 

@@ -97,10 +97,10 @@ def quantity_text(quantity: float | None) -> str:
 
 
 def due_text(order: Order, lang: str, config: dict) -> str:
-    """The due date in the producer's language, e.g. "lun. 7 déc."."""
+    """The due date in the producer's language, e.g. "lun. 7 déc" (no final dot: a sentence may end on it)."""
     tz = config.get("BOT_TIMEZONE") or "Africa/Dakar"
     noon = datetime(order.due_date.year, order.due_date.month, order.due_date.day, 12, tzinfo=ZoneInfo(tz))
-    return format_date(noon, lang, tz)
+    return format_date(noon, lang, tz).rstrip(".")
 
 
 def params(order: Order, lang: str, config: dict) -> dict[str, str]:
@@ -234,13 +234,13 @@ def by_reference(session: Session, producer: Producer, reference: str) -> Order 
 
 
 def recently_closed(session: Session, producer: Producer, now: datetime) -> Order | None:
-    """The latest order of the producer's cooperative that closed lately without an answer from them: a yes
-    or no with nothing pending most likely meant that one (taken by someone else, cancelled, expired)."""
+    """The latest order of the producer's cooperative that closed lately without an answer from them (or that
+    they took): a yes or no with nothing pending most likely meant that one (taken, cancelled, expired)."""
     if producer.cooperative_id is None:
         return None
     return session.scalar(select(Order).where(Order.cooperative_id == producer.cooperative_id,
                                               Order.status != PENDING, Order.updated_at >= now - RECENT,
-                                              _unanswered_by(producer))
+                                              or_(_unanswered_by(producer), Order.accepted_by_id == producer.id))
                           .order_by(Order.updated_at.desc(), Order.id.desc()).limit(1))
 
 

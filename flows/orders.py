@@ -35,7 +35,8 @@ def pending_refs(turn) -> list[str]:
 def answer(turn, meaning: understand.Meaning) -> Next:
     """A yes or no about an order (kinds accept/decline), or a bare one that needs to say which order."""
     if meaning.kind == "clarify" and meaning.reason == "which_order":
-        return _ask_which(turn, meaning.value or "accept", list(meaning.candidates) or pending_refs(turn))
+        refs = list(meaning.candidates) or pending_refs(turn)
+        return _ask_which(turn, meaning.value or "accept", refs, _bare_quantity(turn, meaning.value, refs))
     if meaning.kind == "clarify":  # "oui -5": a figure that cannot be a quantity
         turn.say("order.quantity_unclear")
         return END
@@ -43,7 +44,7 @@ def answer(turn, meaning: understand.Meaning) -> Next:
     if reference is None:
         refs = pending_refs(turn)
         if len(refs) > 1:
-            return _ask_which(turn, meaning.kind, refs)
+            return _ask_which(turn, meaning.kind, refs, meaning.quantity)
         reference = refs[0] if refs else None
     if reference is None:
         # Nothing is waiting: the answer most likely meant an order that has just closed (taken, cancelled).
@@ -98,11 +99,15 @@ def choose_order(turn) -> Next:
 FLOW = Flow("orders", {"CHOOSE_ORDER": choose_order})
 
 
+def _bare_quantity(turn, kind: str | None, refs: list[str]) -> float | None:
+    """The quantity of a yes that did not say which order ("oui 20"), read as if only one order were waiting."""
+    if kind == "decline" or not refs:
+        return None
+    return understand.understand(turn.text, turn.catalogue(), turn.product_codes(), refs[:1]).quantity
+
+
 def _ask_which(turn, kind: str, refs: list[str], quantity: float | None = None) -> Next:
     """Number the orders waiting and remember the answer given, until the producer says which."""
-    if quantity is None and kind == "accept" and refs:
-        # The bare answer's quantity ("oui 20"), read as if only one order were waiting.
-        quantity = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), refs[:1]).quantity
     found = {order.reference: order for order in map(lambda ref: orders.by_reference(
         turn.session, turn.producer, ref), refs) if order is not None}
     refs = [ref for ref in refs if ref in found]

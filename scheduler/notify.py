@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock, policy
-from bot.models import OutboxItem, Producer
+from bot.models import Producer
 
 DEFAULT_TIMEZONE = "Africa/Dakar"
 DEFAULT_QUIET_HOURS = "21:00-07:00"
@@ -69,7 +68,7 @@ def reachable(producer: Producer) -> bool:
 
 
 def notify(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str, params: dict,
-           now: datetime, config: dict, not_before: datetime | None = None) -> bool:
+           now: datetime, config: dict) -> bool:
     """Queue message `key` for `producer` unless they may not be written to; True when this call added it.
 
     `params` must already be in the producer's language; their order is the order of a WhatsApp template's
@@ -78,16 +77,16 @@ def notify(session: Session, producer: Producer, *, kind: str, dedupe_key: str, 
     if not reachable(producer):
         return False
     # Quiet hours are judged at `now`, which `jobs run --at` may set apart from the clock; the wait they
-    # impose is kept, counted from the real clock, so the running sender never waits for a pretended time.
-    wait = earliest_send(max(not_before or now, now), config) - now
+    # impose is kept but counted from the real clock, so the running sender never waits for a pretended time.
+    wait = earliest_send(now, config) - now
     leave_at = clock.now() + wait if wait > timedelta(0) else None
     return _enqueue_by_policy(session, producer, kind=kind, dedupe_key=dedupe_key, key=key, params=params,
-                              config=config, not_before=leave_at)
+                              now=now, config=config, not_before=leave_at)
 
 
 def _enqueue_by_policy(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str,
-                       params: dict, config: dict, not_before: datetime | None) -> bool:
+                       params: dict, now: datetime, config: dict, not_before: datetime | None) -> bool:
     """The one call into the channel policy (bot/policy.py): WhatsApp text, template, SMS or undeliverable."""
-    known = session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)) is not None
-    notice = policy.notify(session, config, producer, kind, dedupe_key, key, params, not_before=not_before)
-    return notice is not None and not known
+    notice = policy.notify(session, config, producer, kind, dedupe_key, key, params, not_before=not_before,
+                           now=now)
+    return notice is not None and notice.added
