@@ -97,3 +97,7 @@ def items(rows) -> dict:
 from admin import api_catalogue  # noqa: E402,F401  (cooperatives, products)
 from admin import api_producers  # noqa: E402,F401  (producers)
 from admin import api_messages  # noqa: E402,F401  (message log)
+from admin import api_orders  # noqa: E402,F401  (orders and their answers)
+from admin import api_workshops  # noqa: E402,F401  (workshops, registrations, attendance)
+from admin import api_prices  # noqa: E402,F401  (price observations)
+from admin import api_broadcasts  # noqa: E402,F401  (broadcasts and their preview)

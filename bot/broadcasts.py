@@ -116,6 +116,7 @@ def preview(session: Session, fields: dict) -> dict[str, Any]:
     """Who a broadcast would reach and what each language's text costs on SMS, without storing anything."""
     texts = _texts(fields.get("text"))
     audience = check_audience(session, fields.get("audience"))
+    moment("send_at", fields.get("send_at"))  # refused here as it would be when stored
     counts: dict[str, dict[str, int]] = {lang: {"sms": 0, "whatsapp": 0} for lang in LANGUAGES}
     reached = audience_query(session, audience).order_by(None).subquery()
     for language, channel, number in session.execute(select(reached.c.language, reached.c.channel, func.count())

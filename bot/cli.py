@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app app db upgrade | demo load | worker | serve | chat PHONE`."""
+"""Command-line tools: `flask --app app db upgrade | demo load | jobs list|run | worker | serve | chat PHONE`."""
 from __future__ import annotations
 
 import threading
@@ -23,8 +23,10 @@ def make_sender(app: Flask):
     """An outbox sender configured from the app's settings."""
     from bot.outbox import Sender
     config = app.config
+    from scheduler.notify import quiet_until
     return Sender(db=app.extensions["ovop"].db, transport=app.extensions["ovop"].transport,
                   status_callback_base=config.get("PUBLIC_BASE_URL"),
+                  quiet_until=lambda moment: quiet_until(moment, config),
                   rates={"sms": config["OUTBOX_RATE_SMS"], "whatsapp": config["OUTBOX_RATE_WHATSAPP"]},
                   max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
 
@@ -53,13 +55,18 @@ def demo_load(if_empty):
 @click.command("worker")
 def worker():
     """Run the outbox sender (and the scheduler) until interrupted: exactly one per deployment."""
+    from scheduler.worker import start_scheduler
+    app = current_app._get_current_object()
     stop = threading.Event()
-    sender = make_sender(current_app._get_current_object())
-    click.echo(f"worker started: outbox sender via {services().transport.name}")
+    sender = make_sender(app)
+    scheduler = start_scheduler(app)
+    click.echo(f"worker started: scheduler and outbox sender via {services().transport.name}")
     try:
         sender.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 @click.command("serve")
@@ -67,10 +74,12 @@ def worker():
 @click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
 def serve(host, port):
     """Everything in one process for a newcomer: web app and outbox sender."""
+    from scheduler.worker import start_scheduler
     app = current_app._get_current_object()
     port = port or app.config["PORT"]
     stop = threading.Event()
     threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
+    scheduler = start_scheduler(app)
     click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
     click.echo(f"API token: {app.config['ADMIN_TOKEN']}")
     from werkzeug.serving import run_simple
@@ -78,11 +87,13 @@ def serve(host, port):
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         stop.set()
+        scheduler.shutdown(wait=False)
 
 
 def register(app: Flask) -> None:
     """Attach the commands to the app's `flask` CLI."""
-    for command in (db_cli, demo_cli, worker, serve, chat):
+    from scheduler.cli import jobs_cli
+    for command in (db_cli, demo_cli, jobs_cli, worker, serve, chat):
         app.cli.add_command(command)
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.db import ROOT
 from bot.models import Cooperative, Producer, Product, ProductAlias
 from bot.phones import to_e164
+from bot.workshops import load_demo_workshops_and_prices
 
 DEMO_FILE = ROOT / "data" / "demo.json"
 
@@ -47,4 +49,5 @@ def load(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
                                  products=[products[code] for code in spec.get("products", [])]))
             added["producers"] += 1
     session.flush()
+    added.update(load_demo_workshops_and_prices(session, data, clock.now()))
     return added

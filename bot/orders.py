@@ -112,8 +112,7 @@ def params(order: Order, lang: str, config: dict) -> dict[str, str]:
 
 # --- creating and alerting ------------------------------------------------------------------------------
 
-def create_order(session: Session, config: dict, data: dict, *, now: datetime | None = None,
-                 alert: bool = True) -> Order:
+def create_order(session: Session, config: dict, data: dict, *, now: datetime | None = None) -> Order:
     """A new pending order from the staff's fields, with its reference; its producers are alerted at once."""
     now = now or clock.now()
     fields = known_fields(data, FIELDS, READ_ONLY)
@@ -132,8 +131,7 @@ def create_order(session: Session, config: dict, data: dict, *, now: datetime | 
     # From the id the database gave: two orders created at the same moment cannot get the same reference.
     order.reference = reference_for(order.id)
     session.flush()
-    if alert:
-        notify(session, config, order, now=now)
+    notify(session, config, order, now=now)
     return order
 
 

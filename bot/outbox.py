@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db import Database
 from bot.models import Message, OutboxAttempt, OutboxItem, Producer
+from bot.i18n import fold_gsm7
 from bot.outbound import OPTED_OUT_CODE, Transport, TransportError
 from bot.status import RANK
 
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+CANCELLED, UNDELIVERABLE = "cancelled", "undeliverable"
 # A claim older than this belongs to a sender that died mid-send; the row goes back to the queue.
 STALE_CLAIM = timedelta(minutes=10)
 
@@ -92,6 +94,8 @@ class Sender:
     batch_size: int = 50
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}")
     rng: random.Random = field(default_factory=random.Random)
+    # When set, (moment) -> end of the quiet hours `moment` falls in, or None: nothing leaves at night.
+    quiet_until: Callable[[datetime], datetime | None] | None = None
 
     def __post_init__(self):
         self.limiter = RateLimiter(self.rates)
@@ -99,6 +103,8 @@ class Sender:
     def claim(self, limit: int | None = None) -> list[OutboxItem]:
         """Take up to `limit` due items for this sender, so no other sender can take them."""
         now = clock.now()
+        if self.quiet_until is not None and self.quiet_until(now) is not None:
+            return []
         with self.db.transaction() as session:
             due = (select(OutboxItem.id)
                    .where(or_(OutboxItem.status == PENDING,
@@ -133,6 +139,9 @@ class Sender:
 
     def send(self, item: OutboxItem) -> str:
         """Hand one claimed item to the transport and record what happened; returns the new status."""
+        refused = self._recheck(item)
+        if refused is not None:
+            return refused
         self.limiter.wait(item.channel)
         try:
             result = self.transport.send(item.recipient, item.channel, body=item.body,
@@ -145,6 +154,38 @@ class Sender:
             return self._record_failure(item, TransportError(repr(error), permanent=False))
         self._record_success(item, result.sid, result.status)
         return SENT
+
+    def _recheck(self, item: OutboxItem) -> str | None:
+        """What changed since the item was queued: a STOP, an erasure, a closed WhatsApp window.
+
+        Returns the item's final status when it must not leave as it is; may move it to SMS instead.
+        """
+        from bot.policy import in_window  # the channel policy builds on the outbox, not the other way
+        if item.producer_id is None:
+            return None
+        now = clock.now()
+        with self.db.transaction() as session:
+            producer = session.get(Producer, item.producer_id)
+            reason = None
+            if producer is None or producer.deleted_at is not None or not producer.phone:
+                reason, status = "recipient erased", CANCELLED
+            elif producer.opted_out:
+                reason, status = "recipient opted out", CANCELLED
+            elif item.channel == "whatsapp" and not item.content_sid and not in_window(producer, now):
+                # Free WhatsApp text outside the 24 h window would fail with 63016 (and may cost money).
+                if getattr(self.transport, "can_send", lambda channel: True)("sms"):
+                    item.channel, item.body = "sms", fold_gsm7(item.body or "")
+                    session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
+                                    .values(channel="sms", body=item.body))
+                    return None
+                reason, status = "WhatsApp window closed and no SMS sender", UNDELIVERABLE
+            if reason is None:
+                return None
+            session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
+                            .values(status=status, last_error=reason, claimed_by=None))
+            session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome=status, error=reason))
+        log.info("outbox item %s not sent: %s", item.id, reason)
+        return status
 
     def _record_success(self, item: OutboxItem, sid: str, status: str) -> None:
         now = clock.now()
@@ -164,7 +205,8 @@ class Sender:
         values: dict[str, Any] = dict(status=status, last_error=str(error)[:2000], error_code=error.code,
                                       claimed_by=None)
         if retry:
-            values["not_before"] = now + timedelta(seconds=backoff(item.attempts, rng=self.rng))
+            later = now + timedelta(seconds=backoff(item.attempts, rng=self.rng))
+            values["not_before"] = (self.quiet_until(later) if self.quiet_until else None) or later
         log.warning("outbox item %s attempt %s: %s (%s)", item.id, item.attempts, error,
                     "will retry" if retry else "given up")
         with self.db.transaction() as session:

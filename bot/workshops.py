@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot.directory import Invalid, text, whole
 from bot.i18n import LANGUAGES, format_datetime, mark
-from bot.models import DEFAULT_REMINDERS, Producer, Registration, Workshop
+from bot.models import Producer, Registration, Workshop
 from scheduler.notify import notify, parse_hhmm, timezone_of
 
 REGISTERED, WAITLISTED, CANCELLED, ATTENDED = "registered", "waitlisted", "cancelled", "attended"
@@ -76,9 +76,10 @@ def seats_left(item: Workshop, status_counts: dict[str, int]) -> int:
 
 
 def waitlist(session: Session, workshop_id: int) -> list[Registration]:
-    """The waitlist in the order it is served: first come, first registered."""
-    return list(session.scalars(select(Registration)
-                                .where(Registration.workshop_id == workshop_id, Registration.status == WAITLISTED)
+    """The waitlist in the order it is served: first come, first registered (erased producers are passed over)."""
+    return list(session.scalars(select(Registration).join(Producer)
+                                .where(Registration.workshop_id == workshop_id, Registration.status == WAITLISTED,
+                                       Producer.deleted_at.is_(None))
                                 .order_by(Registration.queued_at, Registration.id)))
 
 
@@ -86,8 +87,9 @@ def position(session: Session, registration: Registration) -> int | None:
     """1 for the first on the waitlist; None for a registration that is not waiting."""
     if registration.status != WAITLISTED:
         return None
-    ahead = session.scalar(select(func.count()).select_from(Registration).where(
+    ahead = session.scalar(select(func.count()).select_from(Registration).join(Producer).where(
         Registration.workshop_id == registration.workshop_id, Registration.status == WAITLISTED,
+        Producer.deleted_at.is_(None),
         (Registration.queued_at < registration.queued_at)
         | ((Registration.queued_at == registration.queued_at) & (Registration.id < registration.id))))
     return ahead + 1
@@ -234,7 +236,7 @@ def holding_seat_at(session: Session, item: Workshop, moment: datetime) -> list[
     return list(session.scalars(select(Registration)
                                 .where(Registration.workshop_id == item.id, Registration.status == REGISTERED,
                                        Registration.registered_at <= moment)
-                                .order_by(Registration.id)))
+                                .options(selectinload(Registration.producer)).order_by(Registration.id)))
 
 
 # --- staff input ------------------------------------------------------------------------------------------

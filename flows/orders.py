@@ -1,10 +1,10 @@
 """Answering the boutique's orders: yes, a smaller quantity, no — and which order, when several are waiting.
 
-| step         | question                              | answers                                                |
-|--------------|---------------------------------------|--------------------------------------------------------|
-| (route)      | an alert said: reply OUI or NON       | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline, END |
-| (menu 2)     | —                                     | the pending orders and how to answer, END              |
-| CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) …       | a number or a reference → that order, END; else routed |
+| step         | question                         | answers                                                        |
+|--------------|----------------------------------|----------------------------------------------------------------|
+| (route)      | an alert said: reply OUI or NON  | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline; END |
+| (menu 2)     | —                                | the pending orders and how to answer; END                      |
+| CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) …  | a number or a reference → that order, END; else routed         |
 
 The first yes takes the order; a later one hears that it is taken. A yes with a quantity below the order's is a
 partial acceptance. The domain rules live in bot.orders; this module only talks.
@@ -87,7 +87,8 @@ def choose_order(turn) -> Next:
     kind, quantity = turn.data.get("answer", "accept"), turn.data.get("quantity")
     meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), [reference])
     if meaning.kind in ("accept", "decline"):  # "non CMD-0013" says its own answer
-        kind, quantity = meaning.kind, meaning.quantity if meaning.kind == "accept" else None
+        kind = meaning.kind
+        quantity = meaning.quantity if kind == "accept" else None
     order = orders.by_reference(turn.session, turn.producer, reference)
     turn.data = {}
     if order is None:
@@ -108,9 +109,8 @@ def _bare_quantity(turn, kind: str | None, refs: list[str]) -> float | None:
 
 def _ask_which(turn, kind: str, refs: list[str], quantity: float | None = None) -> Next:
     """Number the orders waiting and remember the answer given, until the producer says which."""
-    found = {order.reference: order for order in map(lambda ref: orders.by_reference(
-        turn.session, turn.producer, ref), refs) if order is not None}
-    refs = [ref for ref in refs if ref in found]
+    found = {ref: orders.by_reference(turn.session, turn.producer, ref) for ref in refs}
+    refs = [ref for ref in refs if found[ref] is not None]
     if not refs:
         turn.say("order.none_pending")
         return END

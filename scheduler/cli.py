@@ -9,26 +9,21 @@ from flask.cli import AppGroup
 
 from bot import clock
 from scheduler.jobs import registry
+from scheduler.notify import timezone_of
 
 jobs_cli = AppGroup("jobs", help="Scheduled jobs: reminders, price tips, stock reminders, broadcasts.")
 
 
-class Moment(click.ParamType):
+def moment(value: str, config: dict) -> datetime:
     """An ISO 8601 date-time; without an offset it is taken in the service's time zone (BOT_TIMEZONE)."""
-
-    name = "ISO-8601"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2026-12-07T08:00+00:00", param, ctx)
-        if parsed.tzinfo is None:
-            from scheduler.notify import timezone_of
-            parsed = parsed.replace(tzinfo=timezone_of(current_app.config))
-        return parsed.astimezone(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time such as 2026-12-07T08:00+00:00",
+                                 param_hint="--at") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone_of(config))
+    return parsed.astimezone(timezone.utc)
 
 
 @jobs_cli.command("list")
@@ -40,15 +35,15 @@ def list_jobs():
 
 @jobs_cli.command("run")
 @click.argument("name")
-@click.option("--at", "at", type=Moment(), default=None,
+@click.option("--at", "at", metavar="ISO-8601", default=None,
               help="Run as if the clock said this time (what is due and quiet hours are judged then).")
 def run_job(name, at):
     """Run job NAME once and enqueue what is due; running it twice for one slot adds nothing."""
     jobs = registry()
     if name not in jobs:
         raise click.BadParameter(f"unknown job; one of: {', '.join(jobs)}", param_hint="NAME")
-    moment = at or clock.now()
+    when = moment(at, current_app.config) if at else clock.now()
     # Only the job's `now` is set: what it enqueues is stamped with the real clock, so the running sender
     # sends it without waiting for the pretended time.
-    added = jobs[name].run(current_app.extensions["ovop"].db, current_app.config, moment)
-    click.echo(f"{name} at {moment.isoformat()}: {added} message(s) enqueued")
+    added = jobs[name].run(current_app.extensions["ovop"].db, current_app.config, when)
+    click.echo(f"{name} at {when.isoformat()}: {added} message(s) enqueued")

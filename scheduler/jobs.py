@@ -185,6 +185,6 @@ def registry() -> dict[str, Job]:
         if error.name != "scheduler.order_followups":
             raise
     else:
-        jobs.append(Job("order-followups", followups.run,
-                        (followups.__doc__ or "order follow-ups").strip().splitlines()[0], _every))
+        jobs.append(Job("order-followups", followups.run, "expire overdue orders, remind silent producers once",
+                        _every))
     return {job.name: job for job in jobs}

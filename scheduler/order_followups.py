@@ -1,7 +1,8 @@
 """Order follow-ups, run by the scheduler: expire orders past their due date, remind the silent once after 24 h.
 
 Running it twice for the same moment adds nothing: each reminder has its dedupe key
-(`order-reminder:order=12:producer=7`) and the alert row remembers when it was reminded.
+(`order-reminder:order=12:producer=7`) and the alert row remembers when it was reminded. Reminders go through
+scheduler.notify like every scheduled message, so one due at night waits for the end of the quiet hours.
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot import clock, orders, policy
+from bot import clock, orders
 from bot.db import Database
 from bot.i18n import DEFAULT_LANGUAGE, mark
 from bot.models import Order, OrderNotification
+from scheduler import notify as scheduled
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,13 @@ def _run(session: Session, config: dict, now: datetime) -> int:
     for note in silent:
         producer, order = note.producer, note.order
         several = len(orders.pending_refs(session, producer)) > 1
-        notice = policy.notify(session, config, producer, "order_reminder",
-                               f"order-reminder:order={order.id}:producer={producer.id}",
-                               mark("order.reminder_ref") if several else mark("order.reminder"),
-                               orders.params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
-        if notice is None:  # opted out since the alert: nothing now; a later run reminds them if they come back
+        if not scheduled.reachable(producer):  # opted out since the alert: reminded if they come back in time
             continue
+        reminded += scheduled.notify(
+            session, producer, kind="order_reminder", dedupe_key=f"order-reminder:order={order.id}:producer="
+            f"{producer.id}", key=mark("order.reminder_ref") if several else mark("order.reminder"),
+            params=orders.params(order, producer.language or DEFAULT_LANGUAGE, config), now=now, config=config)
         note.reminded_at = now
-        reminded += notice.added
     if expired or reminded:
         log.info("order follow-ups at %s: %s expired, %s reminders queued", now.isoformat(), expired, reminded)
     return reminded

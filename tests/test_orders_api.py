@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, update
@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 import admin.api_orders  # noqa: F401  (registers /orders on the API blueprint until admin/api.py imports it)
 from bot import clock, orders
 from bot.i18n import is_gsm7, sms_segments
-from bot.models import Order, OrderNotification, OutboxItem, Producer, Product, StockReport
+from bot.models import Order, OutboxItem, Producer, Product, StockReport
 from scheduler import order_followups
 from tests.conftest import TOKEN
 from tests.helpers import add_producer, live_server
@@ -92,7 +92,8 @@ def test_with_several_orders_pending_the_alert_says_to_answer_with_the_reference
     create(api, coop)
     second = create(api, coop, quantity=10)
     assert second["reference"] == "CMD-0002"
-    alerts = [row for row in outbox(db, "order_alert") if row.dedupe_key.startswith(f"order-alert:order={second['id']}")]
+    prefix = f"order-alert:order={second['id']}:"
+    alerts = [row for row in outbox(db, "order_alert") if row.dedupe_key.startswith(prefix)]
     assert {row.recipient for row in alerts} == {AWA, BINTA}
     assert all("CMD-0002" in row.body for row in alerts)
     assert any("OUI CMD-0002 ou NON CMD-0002" in row.body for row in alerts)
@@ -287,7 +288,8 @@ def test_accepting_more_than_the_last_reported_stock_is_allowed_and_said(api, db
         product = session.scalar(select(Product).where(Product.code == "yaourt"))
         for quantity, hours_ago in ((100, 5), (30, 1)):  # the latest report is the level
             session.add(StockReport(cooperative_id=coop["id"], product_id=product.id, producer_id=coop["awa"],
-                                    quantity=quantity, unit="pot", reported_at=clock.now() - timedelta(hours=hours_ago)))
+                                    quantity=quantity, unit="pot",
+                                    reported_at=clock.now() - timedelta(hours=hours_ago)))
     order = create(api, coop)
     outcome, quantity, stock = answer(db, order["id"], coop["awa"])
     assert (outcome, quantity, stock) == ("accepted", 40, 30)
@@ -355,18 +357,37 @@ def test_an_accepted_order_past_its_due_date_is_overdue(api, db, coop):
 
 # --- follow-ups (scheduler/order_followups.py) -------------------------------------------------------------
 
+def at(moment):
+    return clock.frozen_at(moment, all_threads=True)
+
+
 def test_a_silent_producer_is_reminded_once_after_24_hours(api, db, coop):
-    order = create(api, coop)
-    answer(db, order["id"], coop["binta"], yes=False)
-    now = clock.now()
-    assert order_followups.run(db, {}, now + timedelta(hours=23)) == 0
-    assert order_followups.run(db, {}, now + timedelta(hours=25)) == 1
-    assert order_followups.run(db, {}, now + timedelta(hours=49)) == 0  # one reminder, not one a day
+    start = datetime.combine(TODAY, time(10), tzinfo=timezone.utc)  # Dakar is on UTC
+    with db.transaction() as session:
+        session.get(Producer, coop["awa"]).last_inbound_at = start - timedelta(hours=1)
+    with at(start):
+        order = create(api, coop)
+        answer(db, order["id"], coop["binta"], yes=False)
+    for hours, reminded in ((23, 0), (25, 1), (49, 0)):  # one reminder, not one a day
+        with at(start + timedelta(hours=hours)):
+            assert order_followups.run(db, {}, clock.now()) == reminded, hours
     [reminder] = outbox(db, "order_reminder")
     assert reminder.dedupe_key == f"order-reminder:order={order['id']}:producer={coop['awa']}"
-    assert reminder.recipient == AWA and "Fàttali" in reminder.body and "CMD-0001" in reminder.body
-    # The window of Awa's last message has closed by then: no template is configured, so it goes by SMS.
-    assert reminder.channel == "sms"
+    assert reminder.recipient == AWA and reminder.body == (
+        "Fàttali, komand OVOP CMD-0001: soow 40 pot, ngir "
+        f"{orders.due_text(Order(due_date=TODAY + timedelta(days=7)), 'wo', {})}. Tontul WAAW walla DÉEDÉET.")
+    # Awa's 24 h window has closed by then and no template is configured: the reminder goes by SMS.
+    assert (reminder.channel, reminder.not_before) == ("sms", start + timedelta(hours=25))
+
+
+def test_a_reminder_due_at_night_waits_for_the_morning(api, db, coop):
+    start = datetime.combine(TODAY, time(20, 30), tzinfo=timezone.utc)
+    with at(start):
+        create(api, coop)
+    with at(start + timedelta(hours=25)):  # 21:30 the next day: quiet hours
+        assert order_followups.run(db, {}, clock.now()) == 2
+    morning = datetime.combine(TODAY + timedelta(days=2), time(7), tzinfo=timezone.utc)
+    assert {row.not_before for row in outbox(db, "order_reminder")} == {morning}
 
 
 def test_a_reminder_run_inside_the_callers_transaction_adds_nothing_twice(api, db, coop):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import admin.api_orders  # noqa: F401  (registers /orders on the API blueprint until admin/api.py imports it)
 from bot import clock
-from bot.i18n import sms_segments
+from bot.i18n import for_channel, sms_segments, t
 from bot.models import ConversationState, Order, OrderNotification, OutboxItem, Product, StockReport
 from tests.helpers import add_producer, inbound_form, live_server
 
@@ -106,11 +106,13 @@ def test_wolof_yes_takes_the_order_and_the_french_yes_after_it_hears_it_is_taken
     assert shop.say(AWA, "waaw") == ["Komand CMD-0001 yaa ko jël ba pare (40 pot). Jërëjëf!"]
 
 
+FR_PARTIAL = "Merci ! Commande CMD-0001 (yaourt) : vous livrez 20 pot sur 40, pour le lun. 7 déc."
+WO_PARTIAL = "Jërëjëf! Dinga indi 20 pot ci 40 ngir komand CMD-0001 (soow), ngir Alt, 7 Des."
+
+
 @pytest.mark.parametrize("phone, text, reply", [
-    (BINTA, "je peux 20", "Merci ! Vous livrez 20 pot sur 40 pour la commande CMD-0001 (yaourt), pour le lun. 7 déc."),
-    (BINTA, "20 seulement", "Merci ! Vous livrez 20 pot sur 40 pour la commande CMD-0001 (yaourt), pour le lun. 7 déc."),
-    (AWA, "ñaar fukk rekk", "Jërëjëf! Dinga indi 20 pot ci 40 ngir komand CMD-0001 (soow), ngir Alt, 7 Des."),
-    (AWA, "waaw 20", "Jërëjëf! Dinga indi 20 pot ci 40 ngir komand CMD-0001 (soow), ngir Alt, 7 Des."),
+    (BINTA, "je peux 20", FR_PARTIAL), (BINTA, "20 seulement", FR_PARTIAL),
+    (AWA, "ñaar fukk rekk", WO_PARTIAL), (AWA, "waaw 20", WO_PARTIAL),
 ])
 def test_a_smaller_quantity_is_a_partial_acceptance(shop, phone, text, reply):
     order = shop.order()
@@ -155,7 +157,8 @@ def test_french_a_bare_yes_with_two_orders_asks_which_and_a_digit_answers(shop):
 
 def test_wolof_a_bare_yes_with_two_orders_asks_which_and_the_reference_answers(shop):
     shop.order(), shop.order(quantity=10)
-    assert shop.say(AWA, "waaw") == ["Ban komand?\n1) CMD-0001 soow 40 pot 2) CMD-0002 soow 10 pot\nTontul ak nimero bi."]
+    assert shop.say(AWA, "waaw") == [
+        "Ban komand?\n1) CMD-0001 soow 40 pot 2) CMD-0002 soow 10 pot\nTontul ak nimero bi."]
     assert shop.say(AWA, "cmd 2") == ["Jërëjëf! Komand CMD-0002 yaa ko jël: soow 10 pot, ngir Alt, 7 Des."]
 
 
@@ -164,7 +167,7 @@ def test_the_quantity_of_a_bare_answer_is_kept_while_asking_which(shop):
     shop.order(quantity=10)
     assert shop.say(BINTA, "oui 25")[0].startswith("Quelle commande ?")
     assert shop.say(BINTA, "1") == [
-        "Merci ! Vous livrez 25 pot sur 40 pour la commande CMD-0001 (yaourt), pour le lun. 7 déc."]
+        "Merci ! Commande CMD-0001 (yaourt) : vous livrez 25 pot sur 40, pour le lun. 7 déc."]
     assert shop.row(first["id"]).accepted_quantity == 25
 
 
@@ -228,6 +231,27 @@ def test_menu_2_lists_the_orders_waiting_for_an_answer(shop):
     assert shop.say(AWA, "2") == [
         "2 komand yuy xaar:\nCMD-0001: soow 40 pot, ngir Alt, 7 Des\nCMD-0002: soow 10 pot, ngir Alt, 7 Des\n"
         "Tontul WAAW walla DÉEDÉET ak referaas bi, niki WAAW CMD-0001."]
+
+
+SMS_KEYS = ("order.alert", "order.alert_ref", "order.reminder", "order.reminder_ref", "order.cancelled",
+            "order.thanks", "order.accepted", "order.partial", "order.declined", "order.taken",
+            "order.already_yours", "order.is_cancelled", "order.is_expired", "order.is_closed",
+            "order.none_pending", "order.unknown", "order.quantity_unclear", "staff.order_accepted",
+            "staff.order_partial", "staff.order_declined")
+LONG_WORDS = {"reference": "CMD-10234", "quantity": "1500", "accepted": "1250", "stock": "1000", "unit": "sachet",
+              "producer": "Mariama Diallo Ndiaye", "phone": "+221770000101",
+              "cooperative": "Union des transformatrices de Kaolack"}
+LONG_NAMES = {"fr": ("beurre d'arachide", "mer. 17 déc"), "wo": ("diwu gerte", "Àla, 17 Des"),
+              "en": ("pickled clams", "Wed, 17 Dec")}
+
+
+@pytest.mark.parametrize("lang", ["fr", "wo", "en"])
+@pytest.mark.parametrize("keys", [(key,) for key in SMS_KEYS] + [("order.accepted", "order.over_stock"),
+                                                                 ("order.partial", "order.over_stock")])
+def test_every_order_message_fits_one_sms_segment_with_long_words(lang, keys):
+    product, due = LONG_NAMES[lang]
+    text = " ".join(t(key, lang, product=product, due_date=due, **LONG_WORDS) for key in keys)
+    assert sms_segments(for_channel(text, "sms")) == 1, text
 
 
 def test_french_sms_replies_fit_one_segment(shop):

@@ -80,7 +80,8 @@ def test_the_previous_observation_is_the_one_just_before_on_the_same_market_and_
 @pytest.mark.parametrize("language, expected", [
     ("fr", "Prix boutique OVOP :\nsavon : 350\u00a0F\u202fCFA/pièce, en baisse de 13%\n"
            "yaourt : 550\u00a0F\u202fCFA/pot, en hausse de 10%"),
-    ("en", "OVOP boutique prices:\nsoap: 350\u00a0F\u202fCFA/pièce, down 13%\nyoghurt: 550\u00a0F\u202fCFA/pot, up 10%"),
+    ("en", "OVOP boutique prices:\nsoap: 350\u00a0F\u202fCFA/pièce, down 13%\n"
+           "yoghurt: 550\u00a0F\u202fCFA/pot, up 10%"),
     ("wo", "Njëgu butig OVOP:\nsaabu: 350\u00a0F\u202fCFA/pièce, wàññi na 13%\n"
            "soow: 550\u00a0F\u202fCFA/pot, yokk na 10%"),
 ])

@@ -16,7 +16,7 @@ import admin.api_broadcasts  # noqa: F401  (its routes, should admin/api.py not 
 from bot import clock, stock, workshops
 from bot.db import Database
 from bot.i18n import is_gsm7, sms_segments
-from bot.models import Broadcast, Cooperative, OutboxItem, PriceObservation, Producer, Product, Registration
+from bot.models import Cooperative, OutboxItem, PriceObservation, Producer, Product, Registration
 from scheduler import jobs
 from scheduler.cli import jobs_cli
 from scheduler.notify import quiet_until
@@ -95,9 +95,9 @@ def test_reminders_go_two_days_before_at_nine_and_the_same_day_at_seven(app, db)
     assert run(app, "workshop-reminders", D0 - timedelta(minutes=1)) == 0
     assert run(app, "workshop-reminders", D0) == 2
     assert run(app, "workshop-reminders", STARTS) == 0
-    assert keys(db, "workshop_reminder") == [
-        f"reminder:workshop={workshop_id}:producer={first}:d-2", f"reminder:workshop={workshop_id}:producer={second}:d-2",
-        f"reminder:workshop={workshop_id}:producer={first}:d-0", f"reminder:workshop={workshop_id}:producer={second}:d-0"]
+    prefix = f"reminder:workshop={workshop_id}"
+    assert keys(db, "workshop_reminder") == [f"{prefix}:producer={first}:d-2", f"{prefix}:producer={second}:d-2",
+                                             f"{prefix}:producer={first}:d-0", f"{prefix}:producer={second}:d-0"]
     reminder = rows(db, "workshop_reminder")[0]
     assert reminder.body == "Rappel atelier OVOP : Vendre en boutique, mer. 9 déc. 10:00, Boutique OVOP."
     assert reminder.not_before == D2 and reminder.channel == "sms"
@@ -115,7 +115,7 @@ def test_reminders_follow_the_times_set_for_the_workshop(app, db):
 
 
 def test_only_registered_producers_who_did_not_opt_out_are_reminded(app, db):
-    workshop_id = make_workshop(db, capacity=2)
+    workshop_id = make_workshop(db, capacity=3)
     seated, opted_out, cancelled, waiting = make_producers(db, 4)
     for producer_id in (seated, opted_out, cancelled, waiting):
         sign_up(db, workshop_id, producer_id)
@@ -136,9 +136,9 @@ def test_a_producer_moved_from_the_waitlist_before_a_reminder_gets_it_and_one_mo
     run(app, "workshop-reminders", D2)
     cancel(app, workshop_id, b, D2 + timedelta(hours=3))  # `late` gets it after: told by the promotion message
     run(app, "workshop-reminders", D2 + timedelta(hours=3, minutes=5))
-    assert reminder_keys(db, workshop_id) == {(early, "d-2")}
+    assert reminder_keys(db, workshop_id) == {(b, "d-2"), (early, "d-2")}
     run(app, "workshop-reminders", D0)
-    assert reminder_keys(db, workshop_id) == {(early, "d-2"), (early, "d-0"), (late, "d-0")}
+    assert reminder_keys(db, workshop_id) == {(b, "d-2"), (early, "d-2"), (early, "d-0"), (late, "d-0")}
     assert [item.producer_id for item in rows(db, "workshop_promoted")] == [early, late]
 
 
@@ -282,7 +282,7 @@ def test_stock_reminders_ask_cooperatives_silent_for_a_week(app, db):
     assert run(app, "stock-reminders", friday + timedelta(minutes=5)) == 0
     [reminder] = rows(db, "stock_reminder")
     assert (reminder.dedupe_key, reminder.body) == (f"stock-reminder:2026-W50:producer={silent}",
-                                                    "OVOP : pensez a envoyer votre stock, par exemple : yaourt 40")
+                                                    "OVOP : pensez à envoyer votre stock, par exemple : yaourt 40")
 
 
 # --- broadcasts -------------------------------------------------------------------------------------------
@@ -309,13 +309,15 @@ def test_a_broadcast_is_sent_at_its_time_to_its_audience_in_each_language(app, a
     with clock.frozen_at(CREATED, all_threads=True):
         status, created = api.post("/broadcasts", {"text": TEXT, "send_at": "2026-12-05T10:00:00+00:00"})
     assert (status, created["status"]) == (201, "scheduled")
+    with db.transaction() as session:  # the Wolof speaker wrote an hour before: WhatsApp's window is open
+        session.get(Producer, audience["wo"]).last_inbound_at = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
     assert run(app, "broadcasts", datetime(2026, 12, 5, 9, 59, tzinfo=UTC)) == 0
     assert run(app, "broadcasts", datetime(2026, 12, 5, 10, 0, tzinfo=UTC)) == 3
     assert run(app, "broadcasts", datetime(2026, 12, 5, 10, 5, tzinfo=UTC)) == 0
     sent = {item.producer_id: item for item in rows(db, "broadcast")}
     assert set(sent) == {audience["fr"], audience["wo"], audience["en"]}
-    assert sent[audience["fr"]].body == "Marche de Noel samedi a la boutique : venez nombreux !"  # GSM-7 on SMS
-    assert sent[audience["wo"]].body == TEXT["wo"]  # WhatsApp keeps every letter
+    assert sent[audience["fr"]].body == "Marché de Noel samedi à la boutique : venez nombreux !"  # GSM-7 on SMS
+    assert (sent[audience["wo"]].channel, sent[audience["wo"]].body) == ("whatsapp", TEXT["wo"])  # every letter
     assert sent[audience["en"]].dedupe_key == f"broadcast:{created['id']}:producer={audience['en']}"
     status, shown = api.get(f"/broadcasts/{created['id']}")
     assert (shown["status"], shown["recipients"]) == ("enqueued", 3)
@@ -334,6 +336,14 @@ def test_a_broadcast_reaches_only_its_audience(app, api, db, audience, selection
         assert api.post("/broadcasts", {"text": {"fr": "Bonjour"}, "audience": selection})[0] == 201
     run(app, "broadcasts", CREATED)
     assert {item.producer_id for item in rows(db, "broadcast")} == {audience[name] for name in expected}
+
+
+def test_whatsapp_outside_the_window_without_a_template_falls_back_to_sms(app, api, db, audience):
+    with clock.frozen_at(CREATED, all_threads=True):
+        api.post("/broadcasts", {"text": TEXT, "audience": {"language": "wo"}})
+    run(app, "broadcasts", CREATED)
+    [item] = rows(db, "broadcast")
+    assert (item.channel, item.body) == ("sms", "Màrse Noel gaawu ci butig bi.")
 
 
 def test_a_broadcast_due_at_night_leaves_at_seven(app, api, db, audience):

@@ -14,7 +14,7 @@ import admin.api_workshops  # noqa: F401  (its routes, should admin/api.py not i
 from bot import clock, workshops
 from bot.i18n import is_gsm7, sms_segments
 from bot.models import ConversationState, OutboxItem, Producer, Registration, Workshop
-from tests.helpers import add_producer, inbound_form
+from tests.helpers import add_producer, inbound_form, live_server
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)  # a Tuesday; Dakar is UTC+0 all year
 STARTS = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)  # Wednesday 9 December, 10:00 in Dakar
@@ -293,6 +293,37 @@ def test_annuler_atelier_without_a_registration_says_so(client, db, producer):
     assert say(client, "annuler atelier") == ["Vous n'êtes inscrit(e) à aucun atelier à venir."]
 
 
+def test_twenty_producers_answering_at_once_over_http_never_overfill_five_seats(app, db):
+    import requests
+    workshop_id = make_workshop(db, capacity=5)
+    phones = [f"+22177300{i:04d}" for i in range(20)]
+    with db.transaction() as session:
+        for phone in phones:
+            add_producer(session, phone, name=phone, channel="sms")
+    start, answers = threading.Barrier(20), {}
+
+    def answer_one(base, phone):
+        start.wait()
+        response = requests.post(f"{base}/twilio/inbound", data=inbound_form(phone, "1", next(SIDS)), timeout=60)
+        answers[phone] = (response.status_code,
+                          [m.text for m in ElementTree.fromstring(response.content).iter("Message")])
+
+    with clock.frozen_at(NOW, all_threads=True), live_server(app) as base:
+        for phone in phones:  # each one sees the list first
+            requests.post(f"{base}/twilio/inbound", data=inbound_form(phone, "atelier", next(SIDS)), timeout=30)
+        threads = [threading.Thread(target=answer_one, args=(base, phone)) for phone in phones]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert {status for status, _ in answers.values()} == {200} and len(answers) == 20
+    replies = [reply for _, (reply,) in answers.values()]
+    assert sum(reply.startswith("Inscrit(e)") for reply in replies) == 5
+    positions = sorted(int(reply.split("numéro ")[1].split()[0]) for reply in replies if "numéro" in reply)
+    assert positions == list(range(1, 16))
+    assert list(statuses(db, workshop_id).values()).count("registered") == 5
+
+
 @pytest.mark.parametrize("language", ["fr", "wo", "en"])
 def test_sms_answers_fit_one_gsm7_segment(client, db, language):
     workshop_id = make_workshop(db, capacity=1, title={"fr": "Vendre en boutique : présentation et prix",
@@ -403,11 +434,12 @@ def test_demo_workshops_and_prices_load_once(db):
     from bot.demo import DEMO_FILE, load
     import json
     data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
-    with db.transaction() as session:
-        load(session)
-        first = workshops.load_demo_workshops_and_prices(session, data, NOW)
-        again = workshops.load_demo_workshops_and_prices(session, data, NOW)
-    assert first == {"workshops": 3, "prices": 8} and again == {"workshops": 0, "prices": 0}
+    with db.transaction() as session, clock.frozen_at(NOW):
+        first = load(session)
+        again = load(session)
+        direct = workshops.load_demo_workshops_and_prices(session, data, NOW)
+    assert (first["workshops"], first["prices"]) == (3, 8)
+    assert (again["workshops"], again["prices"]) == (0, 0) and direct == {"workshops": 0, "prices": 0}
     with db.transaction() as session:
         soonest = session.scalar(select(Workshop).order_by(Workshop.starts_at).limit(1))
         assert soonest.starts_at == datetime(2026, 12, 10, 10, 0, tzinfo=timezone.utc)

@@ -9,9 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0004'
-# TEMPORARY while 0003 is being written: chain after 0002 until it exists (restored to '0003' at the end).
-import pathlib as _p
-down_revision = '0003' if any(_p.Path(__file__).parent.glob('0003_*.py')) else '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
