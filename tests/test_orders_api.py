@@ -10,7 +10,6 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-import admin.api_orders  # noqa: F401  (registers /orders on the API blueprint until admin/api.py imports it)
 from bot import clock, orders
 from bot.i18n import is_gsm7, sms_segments
 from bot.models import Order, OutboxItem, Producer, Product, StockReport

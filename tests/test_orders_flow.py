@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-import admin.api_orders  # noqa: F401  (registers /orders on the API blueprint until admin/api.py imports it)
 from bot import clock
 from bot.i18n import for_channel, sms_segments, t
 from bot.models import ConversationState, Order, OrderNotification, OutboxItem, Product, StockReport

@@ -175,3 +175,43 @@ def test_the_rate_limiter_spaces_messages_per_channel():
         limiter.wait("whatsapp")
     assert len(waits) == 4  # the first SMS leaves at once, whatsapp is unthrottled
     assert all(0.05 < wait <= 0.4 for wait in waits)
+
+
+def test_it_does_not_send_to_a_producer_who_said_stop_after_it_was_queued(db, fake):
+    with db.transaction() as session:
+        producer = add_producer(session)
+    put(db, producer_id=producer.id)
+    with db.transaction() as session:
+        session.get(Producer, producer.id).opted_out = True
+    sender(db, fake).run_once()
+    assert (item(db).status, item(db).last_error) == ("cancelled", "recipient opted out")
+    assert fake.accepted_count() == 0
+
+
+def test_it_moves_free_whatsapp_text_to_sms_once_the_window_has_closed(db, fake):
+    with db.transaction() as session:
+        producer = add_producer(session, channel="whatsapp")
+        producer.last_inbound_at = clock.now() - timedelta(hours=25)
+    put(db, channel="whatsapp", producer_id=producer.id, body="Commande CMD-0001 : yaourt 40 pots, réponse OUI/NON")
+    sender(db, fake).run_once()
+    [accepted] = fake.messages
+    assert accepted["to"] == "+221770000101"  # plain SMS, not whatsapp:
+    assert accepted["body"] == "Commande CMD-0001 : yaourt 40 pots, réponse OUI/NON"
+    assert item(db).channel == "sms"
+
+
+def test_it_sends_nothing_during_quiet_hours_and_retries_after_them(db, fake):
+    night = clock.now().replace(hour=22, minute=0, second=0, microsecond=0)
+    morning = (night + timedelta(days=1)).replace(hour=7)
+
+    def quiet(moment):
+        return morning if night <= moment < morning else None
+
+    put(db)
+    quiet_sender = sender(db, fake, quiet_until=quiet)
+    with clock.frozen_at(night + timedelta(minutes=5), all_threads=True):
+        assert quiet_sender.run_once() == 0
+    fake.fail_next(500)
+    with clock.frozen_at(night - timedelta(seconds=2), all_threads=True):
+        quiet_sender.run_once()  # fails just before the quiet hours: the retry waits for the morning
+    assert item(db).not_before == morning
