@@ -78,9 +78,9 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = WORKE
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or its workers still importing the app
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn {app_spec} did not start: {process.stderr.read().decode()[-2000:]}")

@@ -5,6 +5,11 @@ import os
 import secrets
 
 
+# Settings whose defaults live next to the code that uses them; taken from the environment only when set.
+PASSED_THROUGH = ("TWILIO_TEMPLATES", "QUIET_HOURS", "PRICE_TIP_SCHEDULE", "STOCK_REMINDER_SCHEDULE", "PRICE_MARKET",
+                  "SCHEDULER_INTERVAL_MINUTES", "WEEKLY_WINDOW_HOURS")
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
@@ -13,7 +18,8 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
     """Read every setting the service knows; anything unset takes its documented default."""
     env = os.environ if env is None else env
     account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")
-    return {
+    passed = {name: env[name] for name in PASSED_THROUGH if env.get(name)}
+    return passed | {
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         "PORT": int(env.get("PORT") or 5000),
         "ADMIN_TOKEN": env.get("ADMIN_TOKEN") or None,
