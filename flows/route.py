@@ -39,7 +39,7 @@ def handle(turn):
             return entry(turn)
     elif kind == "stock":
         return stock.record(turn, meaning.items)
-    elif kind in ("accept", "decline") or (kind == "clarify" and meaning.reason == "which_order"):
+    elif kind in ("accept", "decline") or (kind == "clarify" and (meaning.reason == "which_order" or meaning.order)):
         return orders.answer(turn, meaning)
     elif kind == "clarify":
         return stock.clarify(turn, meaning)
