@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import clock, engine
@@ -79,10 +79,9 @@ def _handle_new(session: Session, config: dict, message: InboundMessage) -> Rece
         state.producer_id = producer.id
         if producer.last_inbound_at is None or producer.last_inbound_at < now:
             producer.last_inbound_at = now  # opens WhatsApp's 24 h window
-        outcome = engine.handle(engine.Turn(session=session, producer=producer, state=state,
-                                            text=message.body, now=now, config=config,
-                                            message_id=inbound.id))
-        replies = outcome.replies
+        replies = _ask_engine(session, engine.Turn(session=session, producer=producer, state=state,
+                                                   text=message.body, now=now, config=config,
+                                                   message_id=inbound.id))
     replies = [for_channel(text, message.channel) for text in replies]
     for text in replies:
         session.add(Message(direction="out", channel=message.channel, phone=message.phone,
@@ -92,6 +91,24 @@ def _handle_new(session: Session, config: dict, message: InboundMessage) -> Rece
     state.updated_at = now
     inbound.reply_twiml = twiml(replies)
     return Received(twiml=inbound.reply_twiml, replies=tuple(replies), duplicate=False)
+
+
+def _ask_engine(session: Session, turn: engine.Turn) -> list[str]:
+    """The engine's replies; a bug in a flow costs only that message's answer, never the message itself.
+
+    The engine runs in a savepoint: if it fails, what it wrote is rolled back, the inbound message stays
+    recorded and the producer is told to try again. A database that is away still fails the whole request
+    (the webhook answers 503 and Twilio may retry).
+    """
+    try:
+        with session.begin_nested():
+            return engine.handle(turn).replies
+    except OperationalError:
+        raise
+    except Exception:
+        log.exception("engine failed on message %s from producer %s", turn.message_id, turn.producer.id)
+        session.expire(turn.state)
+        return [t("error.try_later", turn.lang)]
 
 
 def _lock_conversation(session: Session, phone: str, now) -> ConversationState:

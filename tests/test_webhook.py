@@ -210,3 +210,19 @@ def test_it_checks_signatures_on_status_callbacks_too(signed_app):
     assert client.post("/twilio/status?outbox=7", data=form).status_code == 403
     good = {"X-Twilio-Signature": sign(AUTH, url, form)}
     assert client.post("/twilio/status?outbox=7", data=form, headers=good).status_code == 200
+
+
+def test_it_keeps_the_message_and_says_try_later_when_a_flow_fails(client, db, producer, monkeypatch):
+    from flows import route
+
+    def broken(turn):
+        turn.producer.language = "wo"  # a half-made change that must not survive
+        raise RuntimeError("a bug in a flow")
+
+    monkeypatch.setattr(route, "handle", broken)
+    response = client.post("/twilio/inbound", data=inbound_form("+221770000101", "yaourt 40", "SM60"))
+    assert response.status_code == 200
+    assert "Réessayez plus tard" in response.get_data(as_text=True)
+    assert count(db, Message.direction == "in", Message.provider_sid == "SM60") == 1
+    with db.transaction() as session:
+        assert session.get(Producer, producer.id).language == "fr"

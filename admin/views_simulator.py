@@ -1,0 +1,116 @@
+"""The phone simulator: chat as a producer through bot.inbound.receive, the very path of the webhook.
+
+The screen shows the phone's whole thread: what the producer typed, the bot's replies, and what the service
+started on its own (order alerts, reminders, broadcasts) from the message log, or from the outbox while the
+sender has not sent it yet — so "create an order, then see the alert arrive" works with or without a sender.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app, redirect, request, url_for
+from sqlalchemy import exists, select
+
+from admin.dashboard import _, bp, database, form_value, notice, page
+from bot import phones
+from bot.i18n import sms_encoding, sms_segments
+from bot.inbound import InboundMessage, clean_text, receive
+from bot.models import Message, OutboxItem, Producer
+
+MAX_MESSAGES, MAX_QUEUED, MAX_PRODUCERS = 100, 50, 300
+QUICK_REPLIES = ("MENU", "yaourt 40", "OUI", "NON", "atelier", "1", "prix", "AIDE", "STOP", "START")
+
+
+@dataclass(frozen=True)
+class Bubble:
+    """One message on the phone's screen; `mine` when the producer sent it."""
+
+    mine: bool
+    channel: str
+    body: str
+    at: datetime
+    status: str
+    kind: str | None = None  # what the service started it for (order_alert…); None for a reply
+    segments: int | None = None
+    encoding: str | None = None
+
+
+def _bubble(mine: bool, channel: str, body: str | None, at: datetime, status: str, kind: str | None) -> Bubble:
+    text = body or ""
+    sms = channel == "sms" and bool(text)
+    return Bubble(mine, channel, text, at, status, kind, sms_segments(text) if sms else None,
+                  sms_encoding(text) if sms else None)
+
+
+def thread(session, phone: str) -> list[Bubble]:
+    """The latest messages to and from `phone`, oldest first, with what still waits in the outbox."""
+    logged = list(session.scalars(select(Message).where(Message.phone == phone)
+                                  .order_by(Message.created_at.desc(), Message.id.desc()).limit(MAX_MESSAGES)))
+    kinds = dict(session.execute(select(OutboxItem.id, OutboxItem.kind).where(
+        OutboxItem.id.in_({message.outbox_item_id for message in logged if message.outbox_item_id}))).all())
+    waiting = session.scalars(select(OutboxItem).where(
+        OutboxItem.recipient == phone, ~exists().where(Message.outbox_item_id == OutboxItem.id))
+        .order_by(OutboxItem.created_at.desc(), OutboxItem.id.desc()).limit(MAX_QUEUED))
+    entries = [((message.created_at, 0, message.id),
+                _bubble(message.direction == "in", message.channel, message.body, message.created_at,
+                        message.status, kinds.get(message.outbox_item_id))) for message in logged]
+    entries += [((item.created_at, 1, item.id),
+                 _bubble(False, item.channel, item.body or _("simulator.template", sid=item.content_sid or ""),
+                         item.created_at, item.status, item.kind)) for item in waiting]
+    return [bubble for _key, bubble in sorted(entries, key=lambda entry: entry[0])]
+
+
+def _phone(raw: str) -> str | None:
+    try:
+        return phones.to_e164(raw) if raw else None
+    except phones.InvalidPhone:
+        return None
+
+
+def _screen(session, phone: str | None, channel: str | None):
+    """Who is at `phone`, the channel to write on, and the thread."""
+    producer = session.scalar(select(Producer).where(Producer.phone == phone, Producer.deleted_at.is_(None))) \
+        if phone else None
+    channel = channel if channel in ("sms", "whatsapp") else (producer.channel if producer else "sms")
+    return producer, channel, thread(session, phone) if phone else []
+
+
+@bp.get("/simulator", endpoint="simulator")
+def simulator_page():
+    raw = (request.args.get("phone") or "").strip()[:40]
+    phone = _phone(raw)
+    with database().transaction() as session:
+        producer, channel, bubbles = _screen(session, phone, request.args.get("channel"))
+        producers = list(session.scalars(select(Producer).where(Producer.deleted_at.is_(None),
+                                                                Producer.phone.is_not(None))
+                                         .order_by(Producer.name, Producer.id).limit(MAX_PRODUCERS)))
+        return page("simulator.html", 422 if raw and phone is None else 200, phone=phone, raw=raw,
+                    producer=producer, channel=channel, bubbles=bubbles, producers=producers,
+                    quick_replies=QUICK_REPLIES, bad_phone=bool(raw) and phone is None)
+
+
+@bp.get("/simulator/thread")
+def simulator_thread():
+    """Just the thread, for the page to refresh itself every few seconds."""
+    phone = _phone((request.args.get("phone") or "").strip()[:40])
+    with database().transaction() as session:
+        producer, channel, bubbles = _screen(session, phone, request.args.get("channel"))
+        return page("_thread.html", bubbles=bubbles, producer=producer, channel=channel)
+
+
+@bp.post("/simulator")
+def simulator_send():
+    """Hand what was typed to bot.inbound.receive as if Twilio had posted it, then show the thread again."""
+    phone = _phone(form_value("phone", 40))
+    channel = form_value("channel", 10)
+    channel = channel if channel in ("sms", "whatsapp") else "sms"
+    if phone is None:
+        notice("simulator.bad_phone")
+        return redirect(url_for("dashboard.simulator"))
+    body = clean_text(request.form.get("quick") or request.form.get("body") or "").strip()
+    if body:
+        receive(database(), current_app.config,
+                InboundMessage(sid=f"SIM{uuid.uuid4().hex}", phone=phone, channel=channel, body=body))
+    return redirect(url_for("dashboard.simulator", phone=phone, channel=channel) + "#compose")
