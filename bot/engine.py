@@ -36,6 +36,7 @@ class Turn:
     message_id: int | None = None  # the inbound message being answered, for the records it causes
     replies: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # the current flow's memory, saved with the state
+    _catalogue: understand.Catalogue | None = field(default=None, repr=False)
 
     @property
     def lang(self) -> str:
@@ -51,10 +52,10 @@ class Turn:
 
     def catalogue(self) -> understand.Catalogue:
         """The product catalogue, built once per message."""
-        if "_catalogue" not in self.__dict__:
+        if self._catalogue is None:
             from flows.common import load_catalogue
-            self.__dict__["_catalogue"] = load_catalogue(self.session)
-        return self.__dict__["_catalogue"]
+            self._catalogue = load_catalogue(self.session)
+        return self._catalogue
 
     def product_codes(self) -> list[str]:
         """The codes of the products this producer's cooperative makes (or the producer's own)."""
