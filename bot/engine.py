@@ -36,6 +36,7 @@ class Turn:
     message_id: int | None = None  # the inbound message being answered, for the records it causes
     replies: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # the current flow's memory, saved with the state
+    silent: bool = False  # set by a step that deliberately answers nothing
     _catalogue: understand.Catalogue | None = field(default=None, repr=False)
 
     @property
@@ -94,4 +95,6 @@ def handle(turn: Turn) -> Outcome:
         timeout = timedelta(minutes=turn.config.get("CONVERSATION_TIMEOUT_MINUTES", 30))
         state.flow, state.step, state.data = next_flow, next_step, dict(turn.data)
         state.expires_at = turn.now + timeout
+    if turn.silent:
+        return Outcome(replies=turn.replies)
     return Outcome(replies=turn.replies or [t("not_understood", turn.lang)])

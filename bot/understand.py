@@ -62,6 +62,7 @@ CANCEL_WORDS = ("annuler", "annule", "annulé", "cancel", "undo")
 # Politeness around a keyword ("STOP svp", "aide merci") does not change it.
 POLITE_WORDS = ("svp", "stp", "s'il vous plaît", "s'il te plaît", "merci", "beaucoup", "please", "pls", "plz",
                 "thanks", "thank you", "jërëjëf", "jerejef", "dieuredieuf")
+THANKS_WORDS = ("merci", "thanks", "thank", "jërëjëf", "jerejef", "dieuredieuf")
 
 YES_WORDS = ("oui", "ouais", "waaw", "wao", "waw", "yes", "yep", "ok", "okay", "oké", "d'accord", "daccord",
              "dac", "dacc")
@@ -85,7 +86,7 @@ ZERO_WORDS = ("rupture", "fini", "finie", "épuisé", "épuisée", "zéro", "tus
 # Words ignored inside a stock report (they separate products but never name one).
 FILLER_WORDS = (
     # French
-    "je", "j'ai", "nous", "on", "il", "y", "a", "en", "est", "c'est", "ça", "ca", "voici", "voila", "pour",
+    "je", "j'ai", "jai", "g", "nous", "on", "il", "y", "a", "en", "est", "c'est", "ça", "ca", "voici", "voila", "pour",
     "mon", "ma", "mes", "notre", "nos", "et", "ou", "aujourd'hui", "maintenant", "encore", "total",
     "quantité", "qte", "qté", "qty", "nb", "nombre", "environ", "exactement", "plus", "il y a", "me", "moi",
     "frais", "bien", "ici", "reçu",
@@ -167,7 +168,7 @@ class CatalogueProduct:
 class Meaning:
     """What a message means. See the module docstring; unused fields stay empty."""
 
-    kind: str
+    kind: str  # … or "thanks" (politeness alone: "merci", "jërëjëf")
     items: dict[str, float] = field(default_factory=dict)
     product: str | None = None
     value: str | None = None
@@ -242,6 +243,7 @@ _LANGUAGE = _fold_all(LANGUAGE_WORDS)
 _LANGUAGE_VALUES = _fold_map(LANGUAGE_VALUES)
 _CANCEL = _fold_all(CANCEL_WORDS)
 _POLITE = frozenset(w for phrase in POLITE_WORDS for w in _words(phrase))
+_THANKS = _fold_all(THANKS_WORDS)
 _YES = _fold_all(YES_WORDS)
 _NO = _fold_all(NO_WORDS)
 _CAN = frozenset(tuple(_words(p)) for p in CAN_PHRASES)
@@ -784,7 +786,8 @@ def _keyword(words: list[str], extra_optout: frozenset[str], raw: str) -> Meanin
     core = [w for w in words if w not in _POLITE]
     core = [w for k, w in enumerate(core) if k == 0 or w != core[k - 1]]  # "stop stop"
     if not core:
-        return None
+        # "merci", "jërëjëf", "thank you": politeness alone (but "s'il" alone is nothing).
+        return Meaning("thanks") if any(w in _THANKS for w in words) else None
     phrase = " ".join(core)
     if phrase in _OPTOUT or phrase in extra_optout:
         return Meaning("optout")

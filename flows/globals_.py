@@ -8,13 +8,14 @@
 | START / DEMARRER                   | opted in again                                             |
 | LANGUE / wolof / english …         | change language (asks which when none is named)            |
 | ANNULER / CANCEL                   | leave the flow; outside a flow, undo the last stock report |
+| merci / jërëjëf / thank you        | no answer (it would only cost an SMS)                      |
 """
 from __future__ import annotations
 
 from bot.understand import Meaning
 from flows import menu
 
-GLOBAL_KINDS = {"help", "menu", "optout", "optin", "language", "cancel"}
+GLOBAL_KINDS = {"help", "menu", "optout", "optin", "language", "cancel", "thanks"}
 # Steps where a bare "0" is an answer (no stock left), not the MENU shortcut.
 ZERO_IS_AN_ANSWER = {("stock", "ASK_QUANTITY"), ("orders", "ASK_QUANTITY")}
 
@@ -28,6 +29,10 @@ def handles(word: Meaning, turn) -> bool:
 
 def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
     """Answer a global word; returns the (flow, step) the conversation moves to."""
+    if word.kind == "thanks":
+        # A thank-you needs no answer, and an answer would cost an SMS; any open question stays open.
+        turn.silent = True
+        return turn.state.flow, turn.state.step
     if word.kind == "help":
         turn.say("help.main")
         return turn.state.flow, turn.state.step  # the open question stays open

@@ -133,7 +133,9 @@ EXTRA = [
     ("stock", [Y, S], [], Meaning("clarify", reason="which_product", candidates=(Y, S))),
     ("3", [Y], [], Meaning("choice", value="3")),
     ("0", [Y], [], Meaning("menu")),
-    ("merci", [Y], [], Meaning("unknown")),
+    ("merci", [Y], [], Meaning("thanks")),
+    ("jërëjëf", [Y], [], Meaning("thanks")),
+    ("s'il", [Y], [], Meaning("unknown")),
     ("bissap 10", [Y], [], Meaning("clarify", reason="unknown_product", value="bisap", quantity=10)),
     # orders
     ("waaw 20", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001", quantity=20)),

@@ -14,7 +14,7 @@ CATALOGUE = u.Catalogue(
     u.CatalogueProduct(code=p["code"], unit=p["unit"], names=p["names"], aliases=tuple(p["aliases"]))
     for p in DEMO["products"])
 CODES = [p["code"] for p in DEMO["products"]]
-KINDS = {"stock", "clarify", "help", "menu", "optout", "optin", "language", "accept", "decline", "workshops",
+KINDS = {"thanks", "stock", "clarify", "help", "menu", "optout", "optin", "language", "accept", "decline", "workshops",
          "price", "cancel", "choice", "unknown"}
 
 # Any text: control characters, emoji, combining marks, up to 5000 characters.
