@@ -81,7 +81,11 @@ def serve(host, port):
     threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
     scheduler = start_scheduler(app)
     click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
-    click.echo(f"API token: {app.config['ADMIN_TOKEN']}")
+    generated = app.config.get("GENERATED_SECRETS", [])  # what was given in the environment is never shown
+    if "ADMIN_TOKEN" in generated:
+        click.echo(f"API token (Authorization: Bearer …): {app.config['ADMIN_TOKEN']}")
+    if "ADMIN_PASSWORD" in generated:
+        click.echo(f"dashboard login: admin / {app.config['ADMIN_PASSWORD']}")
     from werkzeug.serving import run_simple
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -1,8 +1,10 @@
 """Settings from the environment, in one place, with the defaults of the contract in DESIGN.md."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from pathlib import Path
 
 
 # Settings whose defaults live next to the code that uses them; taken from the environment only when set.
@@ -45,15 +47,35 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
     }
 
 
-def fill_secrets(config: dict) -> list[str]:
-    """Generate the admin token and password when unset; return lines telling the operator what was made."""
-    told = []
-    if not config.get("ADMIN_TOKEN"):
-        config["ADMIN_TOKEN"] = secrets.token_urlsafe(24)
-        told.append(f"ADMIN_TOKEN (API bearer token) was not set; generated: {config['ADMIN_TOKEN']}")
-    if not config.get("ADMIN_PASSWORD"):
-        config["ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
-        told.append(f"ADMIN_PASSWORD (dashboard user 'admin') was not set; generated: {config['ADMIN_PASSWORD']}")
-    if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = secrets.token_hex(32)
+def fill_secrets(config: dict, store: Path | None = None) -> list[str]:
+    """Generate the admin token, password and session key when unset, kept in `store` so a restart keeps them.
+
+    Returns lines telling the operator what was generated this time (nothing when they were already kept).
+    """
+    store = store or Path(__file__).resolve().parent.parent / "instance" / "generated-secrets.json"
+    kept = {}
+    if store.exists():
+        try:
+            kept = json.loads(store.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = {}
+    told, generators = [], {"ADMIN_TOKEN": lambda: secrets.token_urlsafe(24),
+                            "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
+                            "SECRET_KEY": lambda: secrets.token_hex(32)}
+    for name, generate in generators.items():
+        if config.get(name):
+            continue
+        if not kept.get(name):
+            kept[name] = generate()
+            if name != "SECRET_KEY":
+                told.append(f"{name} was not set; generated one (kept in {store.name}): {kept[name]}")
+        config[name] = kept[name]
+        config.setdefault("GENERATED_SECRETS", []).append(name)
+    if told:
+        try:
+            store.parent.mkdir(exist_ok=True)
+            store.write_text(json.dumps(kept), encoding="utf-8")
+            store.chmod(0o600)
+        except OSError:
+            told.append("could not keep the generated secrets; they change at every start")
     return told

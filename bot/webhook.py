@@ -5,7 +5,7 @@ import logging
 import re
 import uuid
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import OperationalError
 
 from bot import status as delivery
@@ -40,7 +40,7 @@ def verify_signature():
     params = {key: request.form.get(key, "") for key in request.form.keys()}
     if not signature_is_valid(token, _signed_url(), params, request.headers.get("X-Twilio-Signature")):
         log.warning("refused unsigned or wrongly signed request to %s", request.path)
-        abort(403)
+        return Response("invalid or missing X-Twilio-Signature\n", status=403, mimetype="text/plain")
     return None
 
 
