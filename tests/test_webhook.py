@@ -226,3 +226,30 @@ def test_it_keeps_the_message_and_says_try_later_when_a_flow_fails(client, db, p
     assert count(db, Message.direction == "in", Message.provider_sid == "SM60") == 1
     with db.transaction() as session:
         assert session.get(Producer, producer.id).language == "fr"
+
+
+def test_messages_from_one_producer_at_the_same_moment_are_handled_one_after_the_other(app, db, producer):
+    from bot.models import ConversationState, StockReport
+    barrier = threading.Barrier(10)
+    answers = []
+
+    def report(base, n):
+        barrier.wait()
+        form = inbound_form("+221770000101", f"yaourt {n}", f"SMsame{n}")
+        answers.append(requests.post(f"{base}/twilio/inbound", data=form, timeout=30))
+
+    with live_server(app) as base:
+        threads = [threading.Thread(target=report, args=(base, n)) for n in range(20, 30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(answer.status_code for answer in answers) == [200] * 10
+    with db.transaction() as session:
+        state = session.scalar(select(ConversationState).where(ConversationState.phone == "+221770000101"))
+        reports = session.scalars(select(StockReport).order_by(StockReport.id)).all()
+    assert state.version == 10  # every message saw the state the previous one left: no lost update
+    assert sorted(report.quantity for report in reports) == [float(n) for n in range(20, 30)]
+    # Each reply names the level the previous report left, so the replies chain without a gap.
+    previous = [answer.text.split("(avant ")[1].split(")")[0] for answer in answers if "(avant " in answer.text]
+    assert len(previous) == 9
