@@ -5,8 +5,9 @@ from sqlalchemy import select, update
 
 from bot import clock
 from bot.db import Database
-from bot.models import Message, Producer
-from bot.outbound import OPTED_OUT_CODE
+from bot.i18n import fold_gsm7
+from bot.models import Message, OutboxItem, Producer
+from bot.outbound import OPTED_OUT_CODE, OUTSIDE_WINDOW_CODE
 
 # Callbacks arrive out of order ("sent" after "delivered"); the rank decides which one stands.
 RANK = {
@@ -32,4 +33,23 @@ def record(db: Database, sid: str, status: str, error_code: int | None) -> bool:
             if phone:
                 session.execute(update(Producer).where(Producer.phone == phone, Producer.opted_out.is_(False))
                                 .values(opted_out=True, opted_out_at=now))
+        if error_code == OUTSIDE_WINDOW_CODE:
+            _resend_by_sms(session, sid, now)
         return moved
+
+
+def _resend_by_sms(session, sid: str, now) -> None:
+    """WhatsApp refused free text outside the 24 h window after accepting it: the item goes again by SMS.
+
+    Conditional on the item still being the WhatsApp one that was sent, so a repeated callback re-queues
+    it once; the sender then sends it by SMS (or fails it for the staff when no SMS sender exists).
+    """
+    item_id = session.scalar(select(Message.outbox_item_id).where(Message.provider_sid == sid))
+    item = session.get(OutboxItem, item_id) if item_id else None
+    if item is None or item.channel != "whatsapp" or item.content_sid or not item.body:
+        return
+    session.execute(update(OutboxItem)
+                    .where(OutboxItem.id == item.id, OutboxItem.channel == "whatsapp",
+                           OutboxItem.status == "sent")
+                    .values(channel="sms", body=fold_gsm7(item.body), status="pending", not_before=now,
+                            provider_sid=None, last_error="WhatsApp 63016: outside the 24 h window; resent by SMS"))

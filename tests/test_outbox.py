@@ -215,3 +215,22 @@ def test_it_sends_nothing_during_quiet_hours_and_retries_after_them(db, fake):
     with clock.frozen_at(night - timedelta(seconds=2), all_threads=True):
         quiet_sender.run_once()  # fails just before the quiet hours: the retry waits for the morning
     assert item(db).not_before == morning
+
+
+def test_a_late_63016_sends_the_message_again_by_sms_once(app, db, fake):
+    """Twilio may accept free WhatsApp text and fail it later with 63016: the callback re-queues it by SMS."""
+    with db.transaction() as session:
+        producer = add_producer(session, channel="whatsapp")
+        producer.last_inbound_at = clock.now() - timedelta(hours=23)
+    put(db, channel="whatsapp", producer_id=producer.id, body="Rappel atelier : mer. 9 déc. 10:00")
+    sender(db, fake).run_once()
+    whatsapp_sid = fake.messages[0]["sid"]
+    client = app.test_client()
+    callback = {"MessageSid": whatsapp_sid, "MessageStatus": "failed", "ErrorCode": "63016"}
+    assert client.post("/twilio/status", data=callback).status_code == 200
+    assert client.post("/twilio/status", data=callback).status_code == 200  # Twilio repeats itself
+    sender(db, fake).run_once()
+    assert [(m["to"], m["body"]) for m in fake.messages] == [
+        ("whatsapp:+221770000101", "Rappel atelier : mer. 9 déc. 10:00"),
+        ("+221770000101", "Rappel atelier : mer. 9 déc. 10:00")]
+    assert (item(db).channel, item(db).status) == ("sms", "sent")
