@@ -26,7 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.from_environment())
     app.config.update(config or {})
     for line in settings.fill_secrets(app.config):
-        app.logger.warning(line)
+        # Said once, the first time a secret is generated (and kept under instance/); `serve` repeats it.
+        print(line, flush=True)
     app.secret_key = app.config["SECRET_KEY"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -38,9 +39,11 @@ def create_app(config: dict | None = None) -> Flask:
                                       transport=transport_from_config(app.config))
 
     from admin.api import bp as api_bp
+    from admin.dashboard import bp as dashboard_bp
     from bot.webhook import bp as webhook_bp
     app.register_blueprint(webhook_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(dashboard_bp)
 
     @app.get("/healthz")
     def healthz():

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from admin import ui_text
-from admin.dashboard import bp, page
+from admin.dashboard import _, bp, page, wants_json
 
 USER = "admin"
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "X-CSRF-Token"
@@ -122,19 +122,14 @@ def csrf_ok() -> bool:
     return isinstance(expected, str) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def wants_json() -> bool:
-    return request.is_json or request.accept_mimetypes.best == "application/json"
-
-
 @bp.before_request
 def _check_request():
     """Size limit, CSRF on every POST, then sign-in for everything but the public pages."""
     if request.endpoint == "dashboard.static":
         return None
     request.max_content_length = MAX_UPLOAD if request.endpoint in UPLOAD_ENDPOINTS else MAX_POST
-    lang = session.get("lang") if session.get("lang") in ui_text.LANGUAGES else ui_text.DEFAULT
     if request.method == "POST" and not csrf_ok():
-        message = ui_text.text(lang, "csrf.refused")
+        message = _("csrf.refused")
         if wants_json():
             return jsonify(error=message), 400
         return page("error.html", 400, message=message)
@@ -142,7 +137,7 @@ def _check_request():
         if request.method == "GET":
             return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
         if wants_json():
-            return jsonify(error=ui_text.text(lang, "login.required")), 401
+            return jsonify(error=_("login.required")), 401
         return redirect(url_for("dashboard.login"))
     return None
 

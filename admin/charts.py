@@ -4,6 +4,7 @@ Every text that goes into the SVG is escaped here; the result is Markup that tem
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
@@ -13,8 +14,9 @@ from markupsafe import Markup, escape
 # Okabe–Ito: told apart by people with the common colour-vision deficiencies, and in daylight on a phone.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 WIDTH, PLOT_HEIGHT = 360, 120
-LEFT, RIGHT, TOP, BOTTOM = 46, 10, 10, 22
+RIGHT, TOP, BOTTOM = 10, 10, 22
 LEGEND_ROW = 16
+CHAR_WIDTH = 6  # of a 10px axis label, about: the left margin grows with the longest one
 
 
 @dataclass(frozen=True)
@@ -25,17 +27,29 @@ class Series:
     points: Sequence[tuple[datetime, float]]
 
 
-def _ticks(low: float, high: float) -> list[float]:
-    return [low, (low + high) / 2, high]
+def _nice(span: float) -> float:
+    """A round step at least `span`: 1, 2, 2.5 or 5 times a power of ten."""
+    power = 10 ** math.floor(math.log10(span))
+    return next(factor * power for factor in (1, 2, 2.5, 5, 10) if span <= factor * power + 1e-9)
+
+
+def axis(low: float, high: float) -> list[float]:
+    """Two or three round steps covering low..high, e.g. 0, 25, 50 for 0..43."""
+    if high <= low:
+        high = low + 1
+    step = _nice((high - low) / 2)
+    first, last = math.floor(low / step) * step, math.ceil(high / step) * step
+    return [first + step * n for n in range(round((last - first) / step) + 1)]
 
 
 def line_chart(series: Sequence[Series], *, title: str, end: datetime | None = None, step: bool = False,
                from_zero: bool = True, value_text: Callable[[float], str] = lambda v: f"{v:g}",
-               moment_text: Callable[[datetime], str] = lambda m: m.date().isoformat()) -> Markup:
+               moment_text: Callable[[datetime], str] = lambda m: m.date().isoformat(),
+               width: int = WIDTH) -> Markup:
     """An SVG line chart; `step` holds each value until the next (stock levels) and up to `end`."""
     drawn = [line for line in series if line.points][:len(PALETTE)]
     height = TOP + PLOT_HEIGHT + BOTTOM + LEGEND_ROW * len(drawn)
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}" '
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
     if not drawn:
         return Markup("".join(parts) + "</svg>")
@@ -44,22 +58,26 @@ def line_chart(series: Sequence[Series], *, title: str, end: datetime | None = N
     start, finish = min(moments), max(moments + ([end] if end else []))
     if finish <= start:
         finish = start + timedelta(days=1)
-    low = 0.0 if from_zero else min(values) * 0.9
-    high = max(values) * 1.1 if max(values) > low else low + 1
+    spread = max(values) - min(values)
+    ticks = axis(0.0 if from_zero else min(values) - max(spread * 0.2, abs(min(values)) * 0.05),
+                 max(values) + max(spread, abs(max(values))) * 0.05)
+    low, high = ticks[0], ticks[-1]
+    labels = [value_text(tick) for tick in ticks]
+    left = max(30, CHAR_WIDTH * max(len(label) for label in labels) + 8)
 
     def x(moment: datetime) -> float:
-        return LEFT + (moment - start) / (finish - start) * (WIDTH - LEFT - RIGHT)
+        return left + (moment - start) / (finish - start) * (width - left - RIGHT)
 
     def y(value: float) -> float:
         return TOP + PLOT_HEIGHT - (value - low) / (high - low) * PLOT_HEIGHT
 
-    for tick in _ticks(low, high):
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
-                     f'<text class="axis" x="{LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">'
-                     f'{escape(value_text(tick))}</text>')
+    for tick, label in zip(ticks, labels):
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
+                     f'<text class="axis" x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+                     f'{escape(label)}</text>')
     axis_y = TOP + PLOT_HEIGHT + 15
-    parts.append(f'<text class="axis" x="{LEFT}" y="{axis_y}">{escape(moment_text(start))}</text>'
-                 f'<text class="axis" x="{WIDTH - RIGHT}" y="{axis_y}" text-anchor="end">'
+    parts.append(f'<text class="axis" x="{left}" y="{axis_y}">{escape(moment_text(start))}</text>'
+                 f'<text class="axis" x="{width - RIGHT}" y="{axis_y}" text-anchor="end">'
                  f'{escape(moment_text(finish))}</text>')
     for index, line in enumerate(drawn):
         colour = PALETTE[index]
@@ -78,6 +96,6 @@ def line_chart(series: Sequence[Series], *, title: str, end: datetime | None = N
             parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}">'
                          f'<title>{escape(label)}</title></circle>')
         row = TOP + PLOT_HEIGHT + BOTTOM + LEGEND_ROW * index + 11
-        parts.append(f'<rect x="{LEFT}" y="{row - 9}" width="10" height="10" fill="{colour}"/>'
-                     f'<text class="legend" x="{LEFT + 15}" y="{row}">{escape(line.name)}</text>')
+        parts.append(f'<rect x="{left}" y="{row - 9}" width="10" height="10" fill="{colour}"/>'
+                     f'<text class="legend" x="{left + 15}" y="{row}">{escape(line.name)}</text>')
     return Markup("".join(parts) + "</svg>")

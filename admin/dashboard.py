@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_date
 from babel.dates import format_timedelta
-from flask import Blueprint, current_app, flash, render_template, request, session
+from babel.numbers import format_decimal
+from flask import Blueprint, current_app, flash, render_template, request, session, url_for
 
 from admin import ui_text
 from bot import clock
@@ -59,6 +60,11 @@ def problem(error: DirectoryError) -> dict:
 def notice(key: str, **params) -> None:
     """A one-time message on the next page (after a redirect); the key is translated when shown."""
     flash({"key": key, "params": params})
+
+
+def wants_json() -> bool:
+    """True for the page's own fetch() calls, which want JSON answers, errors included."""
+    return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 def page(template: str, status: int = 200, **context):
@@ -113,8 +119,14 @@ def local_input(moment: datetime | None) -> str:
 @bp.context_processor
 def _template_globals():
     from admin import auth
-    return {"_": _, "lang": lang(), "languages": ui_text.LANGUAGES, "nav": NAV, "signed_in": auth.signed_in(),
-            "csrf_token": auth.csrf_token, "csrf_field": auth.csrf_field}
+    return {"_": _, "lang": lang(), "ui_languages": ui_text.LANGUAGES, "nav": NAV, "signed_in": auth.signed_in(),
+            "csrf_token": auth.csrf_token, "csrf_field": auth.csrf_field, "in_section": _in_section}
+
+
+def _in_section(endpoint: str) -> bool:
+    """True when the page shown belongs to that menu entry (/producers/import is under /producers)."""
+    root = url_for(endpoint)
+    return request.path == root or request.path.startswith(root + "/")
 
 
 # --- how values are written on the pages ------------------------------------------------------------------
@@ -128,6 +140,16 @@ def _when(moment: datetime | None) -> str:
 @bp.app_template_filter("day")
 def _day(value: date | None) -> str:
     return babel_date(value, format="medium", locale=BABEL_LOCALES[lang()]) if value else ""
+
+
+def short_day(moment: datetime | date) -> str:
+    """A chart's axis date, e.g. "7 déc."."""
+    return babel_date(moment, format="d MMM", locale=BABEL_LOCALES[lang()])
+
+
+def number_text(value: float) -> str:
+    """A number the local way, e.g. "1 500" (for chart axes)."""
+    return format_decimal(value, format="#,##0.##", locale=BABEL_LOCALES[lang()])
 
 
 @bp.app_template_filter("ago")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from admin.charts import Series, line_chart
-from admin.dashboard import _, bp, database, lang, page
+from admin.dashboard import _, bp, database, lang, number_text, page, short_day
 from bot import clock
 from bot.models import Cooperative, Product, StockReport
 # The ledger's own rule for which lines count (not an undo, not undone): one definition, shared with level().
@@ -88,8 +88,8 @@ def charts(session, now: datetime, cooperatives: dict[int, str]) -> list[tuple[P
         series = ([Series(name, points) for name, points in sorted(lines.items())] if len(lines) <= MAX_LINES
                   else [Series(_("overview.total"), _total(lines))])
         title = _("overview.chart_title", product=product.name(lang()), unit=product.unit)
-        drawn.append((product, line_chart(series, title=title, end=now, step=True,
-                                          value_text=lambda v: f"{v:.0f}" if v >= 10 else f"{v:.2g}")))
+        drawn.append((product, line_chart(series, title=title, end=now, step=True, value_text=number_text,
+                                          moment_text=short_day)))
     return drawn
 
 

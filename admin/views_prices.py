@@ -8,11 +8,10 @@ from flask import current_app, redirect, request, url_for
 from sqlalchemy import select
 
 from admin.charts import Series, line_chart
-from admin.dashboard import (_, bp, database, form_number, form_value, lang, notice, page, problem,
-                             timezone_name)
+from admin.dashboard import (_, bp, database, form_number, form_value, lang, notice, number_text, page, problem,
+                             short_day)
 from bot import clock, directory, prices
 from bot.directory import DirectoryError
-from bot.i18n import format_money
 from bot.models import PriceObservation
 from scheduler.notify import timezone_of
 
@@ -29,11 +28,9 @@ def _chart(product, observations: list[PriceObservation]):
     for observation in sorted(observations, key=lambda o: (o.observed_on, o.id)):
         noon = datetime.combine(observation.observed_on, time(12), tzinfo=timezone.utc)
         lines[f"{observation.market} ({observation.unit})"].append((noon, observation.price))
-    code = lang()
     return line_chart([Series(name, points) for name, points in sorted(lines.items())],
-                      title=_("prices.chart_title", product=product.name(code)), from_zero=False,
-                      value_text=lambda v: format_money(round(v), code),
-                      moment_text=lambda m: m.date().isoformat())
+                      title=_("prices.chart_title", product=product.name(lang())), from_zero=False,
+                      value_text=number_text, moment_text=short_day, width=560)
 
 
 def _page(form: dict, error: DirectoryError | None = None, status: int = 200):
@@ -51,7 +48,7 @@ def _page(form: dict, error: DirectoryError | None = None, status: int = 200):
         return page("prices.html", status, products=products, quotes=quotes, chosen=chosen, history=history,
                     chart=_chart(chosen, history) if history else None, form=form,
                     error=problem(error) if error else None, today=_today(),
-                    market=prices.market_of(current_app.config), tz=timezone_name())
+                    market=prices.market_of(current_app.config))
 
 
 @bp.get("/prices", endpoint="prices")

@@ -6,9 +6,8 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from admin import csv_import
-from admin.auth import wants_json
-from admin.dashboard import _, bp, database, form_value, lang, notice, page, problem
-from admin.ui_text import refusal
+from admin.dashboard import _, bp, database, form_value, lang, notice, page, problem, wants_json
+from admin.ui_text import reason, refusal
 from bot import directory
 from bot.directory import DirectoryError
 from bot.models import Message, Producer
@@ -100,10 +99,11 @@ def _posted() -> dict:
 def edit_producer(producer_id: int):
     with database().transaction() as session:
         producer = directory.producer(session, producer_id)
-        if producer is None:
-            return page("error.html", 404, message=_("producers.not_found"))
-        if request.method == "GET":
-            return _form_page(producer, _form_of(producer), None, 200)
+        form = _form_of(producer) if producer is not None else None
+    if producer is None:
+        return page("error.html", 404, message=_("producers.not_found"))
+    if request.method == "GET":
+        return _form_page(producer, form, None, 200)
     try:
         with database().transaction() as session:
             directory.update_producer(session, directory.producer(session, producer_id), _fields(creating=False))
@@ -116,9 +116,13 @@ def edit_producer(producer_id: int):
 # --- CSV import ---------------------------------------------------------------------------------------------
 
 def _report_json(report: csv_import.RowReport) -> dict:
-    """A row's outcome with its message in the staff's language."""
+    """A row's outcome with its message in the staff's language, e.g. "numéro invalide — « 12 » n'est pas…"."""
     message = _("import.kind." + report.kind)
-    if report.detail and report.kind != "created":
+    if report.detail and report.kind == "unknown_cooperative":
+        message = reason(lang(), report.detail)
+    elif report.detail and report.kind in ("bad_phone", "duplicate"):
+        message += " — " + reason(lang(), report.detail)
+    elif report.detail:
         message += " — " + refusal(lang(), report.field or "", report.detail)
     return {"line": report.line, "ok": report.ok, "kind": report.kind, "phone": report.phone, "name": report.name,
             "message": message}
@@ -177,8 +181,13 @@ def import_example():
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(_error):
-    message = _("import.too_big", megabytes=csv_import.MAX_BYTES // (1024 * 1024))
+    """A body above the limit set in auth._check_request: the import page says so, any other page too."""
+    uploading = request.endpoint in ("dashboard.import_producers", "dashboard.import_check")
+    message = _("import.too_big", megabytes=csv_import.MAX_BYTES // (1024 * 1024)) if uploading \
+        else _("error.too_big")
     if wants_json():
         return jsonify(error=message), 413
-    return page("producer_import.html", 413, chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
-                file_error=message)
+    if uploading:
+        return page("producer_import.html", 413, chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
+                    file_error=message)
+    return page("error.html", 413, message=message)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from flask import current_app, redirect, request, url_for
 from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
 
 from admin.dashboard import _, bp, database, form_value, notice, page
 from bot import phones
@@ -85,6 +86,7 @@ def simulator_page():
         producer, channel, bubbles = _screen(session, phone, request.args.get("channel"))
         producers = list(session.scalars(select(Producer).where(Producer.deleted_at.is_(None),
                                                                 Producer.phone.is_not(None))
+                                         .options(selectinload(Producer.cooperative))
                                          .order_by(Producer.name, Producer.id).limit(MAX_PRODUCERS)))
         return page("simulator.html", 422 if raw and phone is None else 200, phone=phone, raw=raw,
                     producer=producer, channel=channel, bubbles=bubbles, producers=producers,

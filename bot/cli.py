@@ -81,6 +81,7 @@ def serve(host, port):
     threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
     scheduler = start_scheduler(app)
     click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
+    click.echo(f"phone simulator (start here): http://{host}:{port}/simulator")
     generated = app.config.get("GENERATED_SECRETS", [])  # what was given in the environment is never shown
     if "ADMIN_TOKEN" in generated:
         click.echo(f"API token (Authorization: Bearer …): {app.config['ADMIN_TOKEN']}")
