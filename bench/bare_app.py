@@ -15,7 +15,8 @@ def create_app() -> Flask:
     """A Flask app with POST /twilio/inbound answering a fixed TwiML document, and /healthz."""
     app = Flask(__name__)
     path = os.environ.get("BENCH_TWIML")
-    document = Path(path).read_text(encoding="utf-8") if path else "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"
+    empty = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+    document = Path(path).read_text(encoding="utf-8") if path else empty
 
     @app.post("/twilio/inbound")
     def inbound():

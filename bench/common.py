@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text
 
 from bot import migrate
 from bot.db import ROOT, Database
-from bot.models import Cooperative, Producer, Product, producer_products
+from bot.models import Cooperative, Producer, producer_products
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 DATA = ROOT / "tests" / "data"
@@ -90,11 +90,6 @@ def corpus() -> list[str]:
     """The texts of tests/data/messages.jsonl: what producers really write."""
     lines = (DATA / "messages.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines if line.strip()]
-
-
-def products(database: Database) -> list[str]:
-    with database.transaction() as session:
-        return list(session.scalars(select(Product.code).order_by(Product.code)))
 
 
 def percentile(values: list[float], fraction: float) -> float:

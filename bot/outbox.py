@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 CANCELLED, UNDELIVERABLE = "cancelled", "undeliverable"
 # A claim older than this belongs to a sender that died mid-send; the row goes back to the queue.
 STALE_CLAIM = timedelta(minutes=10)
+RECORD_ATTEMPTS = 12  # about 3 minutes of waiting for the database, well inside STALE_CLAIM
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, channel: str,
@@ -188,6 +190,20 @@ class Sender:
         return status
 
     def _record_success(self, item: OutboxItem, sid: str, status: str) -> None:
+        """Record a send Twilio accepted; a database outage is waited out, never turned into a second send.
+
+        If the record were lost the row would stay claimed and, once the claim is stale, be sent again.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                return self._write_success(item, sid, status)
+            except OperationalError:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                log.warning("outbox item %s sent as %s but not recorded yet (database away); retrying", item.id, sid)
+                time.sleep(min(30.0, 0.5 * 2 ** attempt))
+
+    def _write_success(self, item: OutboxItem, sid: str, status: str) -> None:
         now = clock.now()
         with self.db.transaction() as session:
             session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(

@@ -55,8 +55,10 @@ def inbound():
         # Twilio always sends E.164; anything else is not from a phone we could ever answer.
         return _twiml_response(twiml([]), 400)
     # Twilio always sends a MessageSid; a hand-made request without one is handled once, like any other.
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or f"local-{uuid.uuid4().hex}"
-    message = InboundMessage(sid=sid[:64], phone=phone, channel=channel, body=clean_text(request.form.get("Body")))
+    # Cleaned like the body: PostgreSQL refuses a NUL byte in text, and a junk sid must not become a 500.
+    sid = clean_text(request.form.get("MessageSid") or request.form.get("SmsSid"))[:64].strip()
+    sid = sid or f"local-{uuid.uuid4().hex}"
+    message = InboundMessage(sid=sid, phone=phone, channel=channel, body=clean_text(request.form.get("Body")))
     try:
         result = receive(current_app.extensions["ovop"].db, current_app.config, message)
     except OperationalError:
