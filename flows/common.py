@@ -1,22 +1,37 @@
 """Small helpers shared by flows: the catalogue, product names, numbered lists, reading a choice."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from bot import understand
-from bot.models import Product
+from bot.models import Product, ProductAlias
 
 
 def load_catalogue(session: Session) -> understand.Catalogue:
-    """The product catalogue with every alias, as the understanding layer wants it."""
-    products = session.scalars(select(Product).options(selectinload(Product.aliases)).order_by(Product.code))
+    """The product catalogue with every alias, as the understanding layer wants it.
+
+    Reading the rows is cheap; indexing them is not, so the index is kept per process for as long as
+    the rows read are the same (a new alias or product makes a new one).
+    """
+    products = tuple(session.execute(select(Product.code, Product.unit, Product.name_fr, Product.name_wo,
+                                            Product.name_en).order_by(Product.code)))
+    aliases = tuple(session.execute(select(Product.code, ProductAlias.alias)
+                                    .join(ProductAlias.product).order_by(ProductAlias.id)))
+    return _catalogue(products, aliases)
+
+
+@lru_cache(maxsize=8)
+def _catalogue(products: tuple, aliases: tuple) -> understand.Catalogue:
+    by_code: dict[str, list[str]] = {}
+    for code, alias in aliases:
+        by_code.setdefault(code, []).append(alias)
     return understand.Catalogue(
-        understand.CatalogueProduct(
-            code=product.code, unit=product.unit,
-            names={"fr": product.name_fr, "wo": product.name_wo or "", "en": product.name_en or ""},
-            aliases=tuple(alias.alias for alias in product.aliases))
-        for product in products)
+        understand.CatalogueProduct(code=code, unit=unit, names={"fr": fr, "wo": wo or "", "en": en or ""},
+                                    aliases=tuple(by_code.get(code, ())))
+        for code, unit, fr, wo, en in products)
 
 
 def product(session: Session, code: str) -> Product | None:
