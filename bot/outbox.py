@@ -57,6 +57,25 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, cha
     return session.execute(statement).scalar() is not None
 
 
+def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 500) -> set[str]:
+    """Add many messages (a weekly fan-out) with one INSERT per chunk; returns the dedupe keys added.
+
+    Each row has the keyword arguments of `enqueue`, plus optionally `status` and `last_error` (an item
+    the policy already knows it cannot send). Same guarantee: a dedupe key already queued adds nothing.
+    """
+    now = clock.now()
+    make_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added: set[str] = set()
+    for start in range(0, len(rows), chunk):
+        values = [{"body": None, "content_sid": None, "content_variables": None, "producer_id": None,
+                   "status": PENDING, "last_error": None, **row, "not_before": row.get("not_before") or now,
+                   "attempts": 0, "created_at": now} for row in rows[start:start + chunk]]
+        statement = (make_insert(OutboxItem).values(values)
+                     .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxItem.dedupe_key))
+        added.update(session.scalars(statement))
+    return added
+
+
 def backoff(attempt: int, base: float = 15.0, cap: float = 3600.0, rng: random.Random | None = None) -> float:
     """Seconds to wait before try `attempt + 1`: exponential with full jitter, so retries do not stampede."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))

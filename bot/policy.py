@@ -34,6 +34,7 @@ from bot.outbox import PENDING, enqueue
 log = logging.getLogger(__name__)
 
 UNDELIVERABLE = "undeliverable"
+NO_CHANNEL = "no allowed channel: WhatsApp window closed, no approved template, no SMS sender configured"
 WINDOW = timedelta(hours=24)
 # The sender may need a few minutes (rate limit, a retry): a text queued just before the window closes
 # would reach Twilio after it. Inside this margin the template or SMS is used instead.
@@ -137,12 +138,31 @@ def notify(session: Session, config: dict, producer: Producer, kind: str, dedupe
     """
     if producer.opted_out or producer.deleted_at is not None or not producer.phone:
         return None
+    chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
+    return _queue(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
+                  producer_id=producer.id, body=row["body"], variables=row["content_variables"],
+                  not_before=not_before)
+
+
+def outbox_row(config: dict, producer: Producer, kind: str, dedupe_key: str, key: str, params: dict, *,
+               not_before: datetime | None = None, now: datetime | None = None) -> dict | None:
+    """What `notify` would queue, as a row for bot.outbox.enqueue_many (None: nothing may be sent)."""
+    if producer.opted_out or producer.deleted_at is not None or not producer.phone:
+        return None
+    chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
+    if chosen.via == UNDELIVERABLE:
+        row.update(status=UNDELIVERABLE, last_error=NO_CHANNEL)
+    return row
+
+
+def _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now) -> tuple[Route, dict]:
     at = not_before or now or clock.now()
     chosen = route(config, producer, kind, at)
     text = t(key, producer.language or DEFAULT_LANGUAGE, **params)
-    return _queue(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
-                  producer_id=producer.id, body=for_channel(text, chosen.channel),
-                  variables=content_variables(params) if chosen.content_sid else None, not_before=not_before)
+    return chosen, {"dedupe_key": dedupe_key, "kind": kind, "recipient": producer.phone, "channel": chosen.channel,
+                    "body": for_channel(text, chosen.channel), "content_sid": chosen.content_sid,
+                    "content_variables": content_variables(params) if chosen.content_sid else None,
+                    "producer_id": producer.id, "not_before": not_before}
 
 
 def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key: str, params: dict) -> int:
@@ -165,9 +185,7 @@ def _queue(session: Session, chosen: Route, *, dedupe_key: str, kind: str, recip
     if added and chosen.via == UNDELIVERABLE:
         session.execute(update(OutboxItem)
                         .where(OutboxItem.dedupe_key == dedupe_key, OutboxItem.status == PENDING)
-                        .values(status=UNDELIVERABLE,
-                                last_error="no allowed channel: WhatsApp window closed, no approved template, "
-                                           "no SMS sender configured")
+                        .values(status=UNDELIVERABLE, last_error=NO_CHANNEL)
                         .execution_options(synchronize_session=False))
     if added:
         return Notice(status=UNDELIVERABLE if chosen.via == UNDELIVERABLE else PENDING, via=chosen.via,

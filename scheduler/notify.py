@@ -84,6 +84,16 @@ def notify(session: Session, producer: Producer, *, kind: str, dedupe_key: str, 
                               now=now, config=config, not_before=leave_at)
 
 
+def prepare(producer: Producer, *, kind: str, dedupe_key: str, key: str, params: dict, now: datetime,
+            config: dict) -> dict | None:
+    """The row `notify` would queue, for a fan-out that inserts many at once (bot.outbox.enqueue_many)."""
+    if not reachable(producer):
+        return None
+    wait = earliest_send(now, config) - now
+    leave_at = clock.now() + wait if wait > timedelta(0) else None
+    return policy.outbox_row(config, producer, kind, dedupe_key, key, params, not_before=leave_at, now=now)
+
+
 def _enqueue_by_policy(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str,
                        params: dict, now: datetime, config: dict, not_before: datetime | None) -> bool:
     """The one call into the channel policy (bot/policy.py): WhatsApp text, template, SMS or undeliverable."""

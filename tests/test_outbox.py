@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot import clock
 from bot.models import Message, OutboxAttempt, OutboxItem, Producer
 from bot.outbound import TwilioTransport
-from bot.outbox import RateLimiter, Sender, enqueue
+from bot.outbox import RateLimiter, Sender, enqueue, enqueue_many
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
 
@@ -234,3 +234,16 @@ def test_a_late_63016_sends_the_message_again_by_sms_once(app, db, fake):
         ("whatsapp:+221770000101", "Rappel atelier : mer. 9 déc. 10:00"),
         ("+221770000101", "Rappel atelier : mer. 9 déc. 10:00")]
     assert (item(db).channel, item(db).status) == ("sms", "sent")
+
+
+def test_enqueue_many_adds_each_dedupe_key_once(db):
+    put(db, key="tip:2")
+    rows = [dict(dedupe_key=f"tip:{n}", kind="test", recipient="+221770000101", channel="sms", body=f"tip {n}")
+            for n in range(1, 6)]
+    with db.transaction() as session:
+        assert enqueue_many(session, rows, chunk=2) == {"tip:1", "tip:3", "tip:4", "tip:5"}
+    with db.transaction() as session:
+        assert enqueue_many(session, rows) == set()
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 5
+        assert session.scalar(select(OutboxItem.body).where(OutboxItem.dedupe_key == "tip:2")) == \
+            "Prix du yaourt: 500 F CFA"  # the row already queued is kept as it was
