@@ -57,7 +57,7 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, cha
     return session.execute(statement).scalar() is not None
 
 
-def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 500) -> set[str]:
+def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 5000) -> set[str]:
     """Add many messages (a weekly fan-out) with one INSERT per chunk; returns the dedupe keys added.
 
     Each row has the keyword arguments of `enqueue`, plus optionally `status` and `last_error` (an item
@@ -65,14 +65,15 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 500)
     """
     now = clock.now()
     make_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # One statement given many parameter sets: SQLAlchemy batches it ("insertmanyvalues") and compiles it once.
+    statement = (make_insert(OutboxItem).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                 .returning(OutboxItem.dedupe_key))
     added: set[str] = set()
     for start in range(0, len(rows), chunk):
         values = [{"body": None, "content_sid": None, "content_variables": None, "producer_id": None,
                    "status": PENDING, "last_error": None, **row, "not_before": row.get("not_before") or now,
                    "attempts": 0, "created_at": now} for row in rows[start:start + chunk]]
-        statement = (make_insert(OutboxItem).values(values)
-                     .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxItem.dedupe_key))
-        added.update(session.scalars(statement))
+        added.update(session.scalars(statement, values))
     return added
 
 
