@@ -26,8 +26,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make bench: benchmarks printed side by side
+## make bench: benchmarks printed side by side (the webhook load uses wrk, installed with apt-get when possible)
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)); } \
+		|| echo "wrk is not installed: the webhook and memory benchmarks will be skipped"
 	$(BIN)/python -m bench
 
 ## make translations: extract message keys, update and compile the fr/wo/en catalogues
