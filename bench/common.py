@@ -34,18 +34,7 @@ def database_urls() -> dict[str, str]:
 
 def fresh_database(url: str) -> Database:
     """An empty database with the real migrations applied (a SQLite file is replaced, a PG schema dropped)."""
-    database = Database(url)
-    if database.dialect == "postgresql":
-        with database.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    elif database.url.database and Path(database.url.database).exists():
-        database.dispose()
-        for suffix in ("", "-wal", "-shm"):
-            Path(database.url.database + suffix).unlink(missing_ok=True)
-        database = Database(url)
-    migrate.upgrade(database)
-    return database
+    return migrate.fresh(url)
 
 
 def load_demo(database: Database) -> None:

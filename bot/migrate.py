@@ -1,8 +1,11 @@
 """Run Alembic migrations from code (the `db upgrade` command, `make run` and the tests)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from bot.db import ROOT, Database
 
@@ -21,3 +24,22 @@ def upgrade(database: Database, revision: str = "head") -> None:
         config = alembic_config(database)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def fresh(url: str) -> Database:
+    """An empty database at the latest revision: a PostgreSQL schema dropped, a SQLite file replaced.
+
+    For tests and benchmarks only: everything in that database is lost.
+    """
+    database = Database(url)
+    if database.dialect == "postgresql":
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    elif database.url.database and Path(database.url.database).exists():
+        database.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(database.url.database + suffix).unlink(missing_ok=True)
+        database = Database(url)
+    upgrade(database)
+    return database

@@ -17,17 +17,6 @@ TOKEN = "test-admin-token"
 _prepared: dict[str, Database] = {}
 
 
-def _fresh_schema(url: str) -> Database:
-    """A database migrated from nothing with the real Alembic migrations."""
-    database = Database(url)
-    if database.dialect == "postgresql":
-        with database.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(database)
-    return database
-
-
 def _empty(database: Database) -> None:
     """Remove every row so each test starts from an empty, migrated database."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
@@ -49,7 +38,7 @@ def database_url(request, tmp_path_factory) -> str:
             url = f"sqlite:///{path}"
         else:
             url = os.environ["TEST_DATABASE_URL"]
-        _prepared[backend] = _fresh_schema(url)
+        _prepared[backend] = migrate.fresh(url)
     database = _prepared[backend]
     _empty(database)
     return database.url.render_as_string(hide_password=False)
