@@ -56,6 +56,10 @@ def main(argv: list[str]) -> int:
         results["benchmarks"][name] = result
         table += rows(result)
     common.print_table(table)
+    if argv and common.RESULTS.exists():
+        # A selection updates its own entries and keeps the rest of the last full run.
+        previous = json.loads(common.RESULTS.read_text(encoding="utf-8"))
+        results["benchmarks"] = {**previous.get("benchmarks", {}), **results["benchmarks"]}
     common.RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"written {common.RESULTS.relative_to(common.ROOT)}")
     return 0
