@@ -78,6 +78,14 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 5000
     return added
 
 
+def withdraw(session: Session, dedupe_key_prefix: str, reason: str) -> int:
+    """Cancel what is still waiting under keys starting with the prefix (a reminder for a seat given up)."""
+    return session.execute(update(OutboxItem)
+                           .where(OutboxItem.status == PENDING, OutboxItem.dedupe_key.startswith(dedupe_key_prefix))
+                           .values(status=CANCELLED, last_error=reason)
+                           .execution_options(synchronize_session=False)).rowcount
+
+
 def backoff(attempt: int, base: float = 15.0, cap: float = 3600.0, rng: random.Random | None = None) -> float:
     """Seconds to wait before try `attempt + 1`: exponential with full jitter, so retries do not stampede."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))

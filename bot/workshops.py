@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot import outbox
 from bot.directory import Invalid, text, whole
 from bot.i18n import LANGUAGES, format_datetime, mark
 from bot.models import Producer, Registration, Workshop
@@ -155,6 +156,9 @@ def cancel(session: Session, registration: Registration, now: datetime, config: 
     freed = registration.status == REGISTERED
     registration.status, registration.cancelled_at, registration.updated_at = CANCELLED, now, now
     registration.registered_at = None
+    # A reminder already queued but not yet sent must not reach someone who gave up their seat.
+    outbox.withdraw(session, f"reminder:workshop={item.id}:producer={registration.producer_id}:",
+                    "registration cancelled")
     session.flush()
     if not freed or now >= item.starts_at:
         return None

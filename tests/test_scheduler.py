@@ -483,3 +483,15 @@ def test_jobs_run_in_quiet_hours_keeps_the_wait_from_the_real_clock(cli, db):
 def test_jobs_run_refuses_an_unknown_job_or_time(cli, args):
     result = cli.invoke(args=args)
     assert result.exit_code == 2
+
+
+def test_a_queued_reminder_is_withdrawn_when_the_producer_cancels_before_it_leaves(app, db):
+    workshop_id = make_workshop(db)
+    stays, leaves = make_producers(db, 2)
+    sign_up(db, workshop_id, stays), sign_up(db, workshop_id, leaves)
+    run(app, "workshop-reminders", D2)  # both reminders queued, the sender has not run yet
+    cancel(app, workshop_id, leaves, D2 + timedelta(minutes=1))
+    with db.transaction() as session:
+        statuses = dict(session.execute(select(OutboxItem.producer_id, OutboxItem.status)
+                                        .where(OutboxItem.kind == "workshop_reminder")).all())
+    assert statuses == {stays: "pending", leaves: "cancelled"}
