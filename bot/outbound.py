@@ -156,6 +156,20 @@ class TwilioTransport:
             raise classify(exc) from exc
         return SendResult(sid=message.sid, status=message.status or "queued")
 
+    def find_sent(self, to: str, channel: str, body: str | None, since) -> list[str]:
+        """The sids of messages Twilio already has for this number and body since `since`, newest first.
+
+        After a timeout we cannot know whether Twilio accepted the request; asking before sending again is what
+        keeps "sent once" true (Twilio's Messages API has no idempotency key).
+        """
+        if not body:
+            return []
+        try:
+            recent = self.client.messages.list(to=address(to, channel), date_sent_after=since, limit=50)
+        except Exception as exc:  # cannot tell: the caller retries the lookup later rather than risk a double send
+            raise classify(exc) from exc
+        return [message.sid for message in recent if message.body == body]
+
 
 def transport_from_config(config: dict) -> Transport:
     """The transport the settings ask for (`OUTBOUND_BACKEND`)."""

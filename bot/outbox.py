@@ -174,6 +174,16 @@ class Sender:
         refused = self._recheck(item)
         if refused is not None:
             return refused
+        if self._may_have_gone(item):
+            try:
+                earlier = self._unclaimed_sid(
+                    self.transport.find_sent(item.recipient, item.channel, item.body, item.created_at))
+            except TransportError as error:
+                return self._record_failure(item, error)
+            if earlier:
+                log.info("outbox item %s: Twilio already had it as %s; not sent again", item.id, earlier)
+                self._record_success(item, earlier, "sent")
+                return SENT
         self.limiter.wait(item.channel)
         try:
             result = self.transport.send(item.recipient, item.channel, body=item.body,
@@ -186,6 +196,19 @@ class Sender:
             return self._record_failure(item, TransportError(repr(error), permanent=False))
         self._record_success(item, result.sid, result.status)
         return SENT
+
+    def _unclaimed_sid(self, sids: list[str]) -> str | None:
+        """The first of `sids` that no message of ours owns yet: the same text may have gone out before."""
+        if not sids:
+            return None
+        with self.db.transaction() as session:
+            known = set(session.scalars(select(Message.provider_sid).where(Message.provider_sid.in_(sids))))
+        return next((sid for sid in sids if sid not in known), None)
+
+    def _may_have_gone(self, item: OutboxItem) -> bool:
+        """True when the last try ended without an answer (timeout, dropped connection): Twilio may have it."""
+        return (item.attempts > 1 and item.error_code is None and bool(item.last_error)
+                and hasattr(self.transport, "find_sent"))
 
     def _recheck(self, item: OutboxItem) -> str | None:
         """What changed since the item was queued: a STOP, an erasure, a closed WhatsApp window.

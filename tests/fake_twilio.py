@@ -254,6 +254,12 @@ class FakeTwilio:
         with self._lock:
             self._script.extend([("fail", status, code, message)] * times)
 
+    def accept_then_hang_next(self, seconds: float, times: int = 1) -> None:
+        """Make the next ``times`` creates ACCEPT the message, then sleep before answering: the client times out
+        although Twilio has the message -- the case where a blind retry would send it twice."""
+        with self._lock:
+            self._script.extend([("accept_hang", seconds)] * times)
+
     def hang_next(self, seconds: float, times: int = 1) -> None:
         """Make the next ``times`` creates sleep ``seconds`` then answer 503 -- never accepting."""
         with self._lock:
@@ -406,6 +412,8 @@ class FakeTwilio:
         with self._lock:
             self._requests.append(record)
 
+        if handler.command == "GET":
+            form = {k: v[0] for k, v in parse_qs(urlsplit(handler.path).query, keep_blank_values=True).items()}
         status, payload = self._judge(handler.command, path, form, handler.headers)
         with self._lock:
             record["status"] = status
@@ -418,9 +426,12 @@ class FakeTwilio:
             return 401, self._error(401, 20003)
         create = _CREATE_PATH.match(path) if method == "POST" else None
         fetch = _FETCH_PATH.match(path) if method == "GET" else None
-        match = create or fetch
+        listing = _CREATE_PATH.match(path) if method == "GET" else None
+        match = create or fetch or listing
         if not match or match["account"] != self.account_sid:
             return 404, self._error(404, 20404, f"The requested resource {path} was not found")
+        if listing:
+            return 200, self._list(form, path)
         if fetch:
             with self._lock:
                 message = self._by_sid.get(fetch["sid"])
@@ -430,6 +441,11 @@ class FakeTwilio:
 
         fault = self._next_fault()
         if fault is not None:
+            if fault[0] == "accept_hang":
+                with self._lock:
+                    resource = self._accept(form)
+                self._stopping.wait(fault[1])
+                return 201, resource
             if fault[0] == "hang":
                 self._stopping.wait(fault[1])
                 return 503, self._error(503, 20503)
@@ -477,6 +493,14 @@ class FakeTwilio:
             if draw < rates["hang"]:
                 return ("hang", self._hang_seconds)
             return None
+
+    def _list(self, query: dict, path: str) -> dict:
+        """GET Messages.json: the accepted messages, newest first, filtered by To (one page, as Twilio shapes it)."""
+        with self._lock:
+            found = [self._by_sid[m["sid"]]["resource"] for m in reversed(self._messages)
+                     if not query.get("To") or m["to"] == query["To"]]
+        return {"messages": found, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None,
+                "page": 0, "page_size": len(found) or 50, "start": 0, "end": max(0, len(found) - 1), "uri": path}
 
     def _accept(self, form: dict) -> dict:
         """Store an accepted message and build its Message resource (caller holds the lock)."""

@@ -247,3 +247,15 @@ def test_enqueue_many_adds_each_dedupe_key_once(db):
         assert session.scalar(select(func.count()).select_from(OutboxItem)) == 5
         assert session.scalar(select(OutboxItem.body).where(OutboxItem.dedupe_key == "tip:2")) == \
             "Prix du yaourt: 500 F CFA"  # the row already queued is kept as it was
+
+
+def test_a_timeout_after_twilio_accepted_does_not_send_twice(db, fake):
+    put(db)
+    fake.accept_then_hang_next(3)
+    slow = Sender(db=db, transport=transport(fake, timeout=0.5), rates={}, rng=random.Random(1))
+    slow.run_once()
+    assert item(db).status == "pending" and "Timeout" in item(db).last_error
+    with later(5):
+        slow.run_once()
+    assert (item(db).status, item(db).provider_sid) == ("sent", fake.messages[0]["sid"])
+    assert fake.accepted_count() == 1  # found by asking Twilio, not sent again
