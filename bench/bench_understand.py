@@ -11,6 +11,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bot.demo import DEMO_FILE
 from bot.understand import Catalogue, CatalogueProduct, understand
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -19,7 +20,7 @@ TARGET_MEAN_US = 200.0
 
 
 def _products() -> list[CatalogueProduct]:
-    demo = json.loads((DATA / "demo.json").read_text(encoding="utf-8"))
+    demo = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
     return [CatalogueProduct(code=p["code"], unit=p["unit"], names=p["names"], aliases=tuple(p["aliases"]))
             for p in demo["products"]]
 

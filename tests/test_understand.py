@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo import DEMO_FILE
 from bot.understand import (Catalogue, CatalogueProduct, Meaning, keyword, match_product, normalise,
                             parse_price, parse_quantity, understand)
 
 DATA = Path(__file__).parent / "data"
-DEMO = json.loads((DATA / "demo.json").read_text(encoding="utf-8"))
+DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
 CORPUS = [json.loads(line) for line in (DATA / "messages.jsonl").read_text(encoding="utf-8").splitlines()
           if line.strip()]
 CATALOGUE = Catalogue(

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import understand as u
+from bot.demo import DEMO_FILE
 
-DEMO = json.loads((Path(__file__).parent / "data" / "demo.json").read_text(encoding="utf-8"))
+DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
 CATALOGUE = u.Catalogue(
     u.CatalogueProduct(code=p["code"], unit=p["unit"], names=p["names"], aliases=tuple(p["aliases"]))
     for p in DEMO["products"])
