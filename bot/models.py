@@ -1,10 +1,10 @@
 """The producers' world as stored: cooperatives, products, producers, messages, the outbox, conversations."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -218,10 +218,7 @@ class StockReport(Base):
     __table_args__ = (Index("ix_stock_reports_level", "cooperative_id", "product_id", "reported_at"),)
 
 
-# --- workshops, prices and broadcasts (issue 5) ---------------------------------------------------------
-from datetime import date  # noqa: E402  (kept with the classes that use it: this section is appended)
-
-from sqlalchemy import Date  # noqa: E402
+# --- workshops, prices and broadcasts ---------------------------------------------------------
 
 # A workshop without its own reminders gets these: two days before at 09:00 and the same day at 07:00, local.
 DEFAULT_REMINDERS = [{"days_before": 2, "time": "09:00"}, {"days_before": 0, "time": "07:00"}]
@@ -320,8 +317,7 @@ class Broadcast(Base):
         return (getattr(self, f"text_{lang}", None) or self.text_fr or self.text_wo or self.text_en or "")
 
 
-# --- orders (issue 4) -----------------------------------------------------------------------------------
-from datetime import date  # noqa: E402  (appended with the order classes; Mapped[date] needs it here)
+# --- orders -----------------------------------------------------------------------------------
 
 
 class Order(Base):

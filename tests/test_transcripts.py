@@ -84,7 +84,7 @@ def test_transcript(client, db, path):
     _setup(db, settings)
     channel = settings.get("channel", "sms")
     sids = (f"SM{path.stem}{n}" for n in itertools.count())
-    now, expected, got = START, [], None
+    now, expected, got, sent = START, [], None, None
     for line in lines[1:] + ["> (end)"]:
         if line.startswith("#"):
             continue
