@@ -121,6 +121,11 @@ class Producer(Base):
     cooperative: Mapped[Cooperative | None] = relationship(back_populates="producers")
     products: Mapped[list[Product]] = relationship(secondary=producer_products, order_by=Product.code)
 
+    @property
+    def reachable(self) -> bool:
+        """Whether the service may start a conversation with this producer (not erased, not opted out)."""
+        return bool(self.phone) and self.deleted_at is None and not self.opted_out
+
 
 class Message(Base):
     """One message in the log, in or out, with its delivery status as Twilio reports it."""

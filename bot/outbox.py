@@ -222,10 +222,9 @@ class Sender:
         with self.db.transaction() as session:
             producer = session.get(Producer, item.producer_id)
             reason = None
-            if producer is None or producer.deleted_at is not None or not producer.phone:
-                reason, status = "recipient erased", CANCELLED
-            elif producer.opted_out:
-                reason, status = "recipient opted out", CANCELLED
+            if producer is None or not producer.reachable:
+                erased = producer is None or producer.deleted_at is not None or not producer.phone
+                reason, status = ("recipient erased" if erased else "recipient opted out"), CANCELLED
             elif item.channel == "whatsapp" and not item.content_sid and not in_window(producer, now):
                 # Free WhatsApp text outside the 24 h window would fail with 63016 (and may cost money).
                 if getattr(self.transport, "can_send", lambda channel: True)("sms"):

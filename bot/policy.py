@@ -136,7 +136,7 @@ def notify(session: Session, config: dict, producer: Producer, kind: str, dedupe
     otherwise the outbox row's Notice — for a key already queued, the row that was there. Runs in the
     caller's transaction and never commits.
     """
-    if producer.opted_out or producer.deleted_at is not None or not producer.phone:
+    if not producer.reachable:
         return None
     chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
     return _queue(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
@@ -147,7 +147,7 @@ def notify(session: Session, config: dict, producer: Producer, kind: str, dedupe
 def outbox_row(config: dict, producer: Producer, kind: str, dedupe_key: str, key: str, params: dict, *,
                not_before: datetime | None = None, now: datetime | None = None) -> dict | None:
     """What `notify` would queue, as a row for bot.outbox.enqueue_many (None: nothing may be sent)."""
-    if producer.opted_out or producer.deleted_at is not None or not producer.phone:
+    if not producer.reachable:
         return None
     chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
     if chosen.via == UNDELIVERABLE:

@@ -16,14 +16,14 @@ from bot.understand import Meaning
 from flows import menu
 
 GLOBAL_KINDS = {"help", "menu", "optout", "optin", "language", "cancel", "thanks"}
-# Steps where a bare "0" is an answer (no stock left), not the MENU shortcut.
-ZERO_IS_AN_ANSWER = {("stock", "ASK_QUANTITY"), ("orders", "ASK_QUANTITY")}
 
 
 def handles(word: Meaning, turn) -> bool:
-    """True when `word` is a global word to answer here rather than the open step's input."""
-    if (turn.state.flow, turn.state.step) in ZERO_IS_AN_ANSWER and turn.text.strip() == "0":
-        return False
+    """True when `word` is a global word to answer here rather than the open step's input.
+
+    A bare "0" never reaches here as a keyword (bot.understand.keyword leaves digits to the open step, where
+    "0" may mean "no stock left"); with no step open, routing reads it as the menu.
+    """
     return word.kind in GLOBAL_KINDS
 
 

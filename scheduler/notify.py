@@ -64,7 +64,7 @@ def earliest_send(now: datetime, config: dict) -> datetime:
 
 def reachable(producer: Producer) -> bool:
     """Whether the service may start a conversation with this producer at all."""
-    return bool(producer.phone) and producer.deleted_at is None and not producer.opted_out
+    return producer.reachable
 
 
 def notify(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str, params: dict,
