@@ -3,16 +3,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _state = threading.local()
 _frozen: datetime | None = None
+_offset = timedelta(0)
 
 
 def now() -> datetime:
     """Return the current time, timezone-aware in UTC (or the time a test or a job run set)."""
     frozen = getattr(_state, "frozen", None) or _frozen
-    return frozen if frozen is not None else datetime.now(timezone.utc)
+    return frozen if frozen is not None else datetime.now(timezone.utc) + _offset
+
+
+def shift_to(moment: datetime) -> None:
+    """Make the running clock start from `moment` and keep ticking (the test suite's `--now`)."""
+    global _offset
+    if moment.tzinfo is None:
+        raise ValueError("shift_to needs a timezone-aware datetime")
+    _offset = moment - datetime.now(timezone.utc)
 
 
 @contextlib.contextmanager

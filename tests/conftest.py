@@ -2,19 +2,46 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from app import create_app
-from bot import migrate
+from bot import clock, migrate
 from bot.db import Database
 from bot.models import Base
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 TOKEN = "test-admin-token"
 _prepared: dict[str, Database] = {}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--now", default=os.environ.get("OVOP_TEST_NOW") or None, metavar="ISO-8601",
+        help="run the suite as if the project clock started at this moment (or set OVOP_TEST_NOW), "
+             "e.g. 2026-12-01T22:30:00+00:00; tests that need a time of day set their own")
+
+
+def pytest_configure(config):
+    """Shift the project clock for the whole run when --now / OVOP_TEST_NOW asks for it."""
+    value = config.getoption("--now")
+    if not value:
+        return
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise pytest.UsageError(f"--now / OVOP_TEST_NOW: {value!r} is not an ISO-8601 date and time") from None
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"--now / OVOP_TEST_NOW: {value!r} needs an offset, e.g. +00:00")
+    clock.shift_to(moment)
+
+
+def pytest_report_header(config):
+    value = config.getoption("--now")
+    return f"project clock shifted to {value}" if value else None
 
 
 def _empty(database: Database) -> None:

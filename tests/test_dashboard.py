@@ -22,6 +22,8 @@ from bot.models import (Broadcast, Message, Order, OutboxItem, PriceObservation,
                         StockReport, Workshop)
 from tests.conftest import app_config
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 PASSWORD = "test-password"
 AWA = "+221770000101"  # demo: Awa Ndiaye, GIE Takku Liggéey (yaourt), Wolof, WhatsApp
 MARIAMA = "+221760000103"  # demo: Mariama Diallo, Ziguinchor, French, SMS
@@ -380,7 +382,7 @@ def test_an_unknown_number_gets_the_join_message_and_a_bad_number_is_refused(sta
 
 def _workshop_form(**changes) -> dict:
     # Sooner than every demo workshop, so it is number 1 in the list the bot sends.
-    start = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
+    start = (clock.now() + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
     return {"title_fr": "Marketing digital", "title_en": "Digital marketing", "starts_at": start,
             "location": "Boutique OVOP", "capacity": "1", **changes}
 
@@ -626,7 +628,7 @@ def test_a_broadcast_sent_now_is_queued_and_one_for_later_waits(staff, db):
     assert sent.status_code == 302
     assert sorted(item.recipient for item in rows(db, OutboxItem, OutboxItem.kind == "broadcast")) == \
         ["+221770000101", "+221780000104"]
-    later = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%dT09:00")
+    later = (clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT09:00")
     staff.post("/broadcasts", {"text_fr": "Demain", "when": "later", "send_at": later})
     statuses = {b.text_fr: b.status for b in rows(db, Broadcast)}
     assert statuses == {"Bonjour à tous": "enqueued", "Demain": "scheduled"}

@@ -17,9 +17,19 @@ from scheduler import order_followups
 from tests.conftest import TOKEN
 from tests.helpers import add_producer, live_server
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 AWA, BINTA, COUMBA, FATOU = "+221770000101", "+221770000102", "+221770000103", "+221770000104"
-TODAY = orders.local_today({})
+NOW = datetime(2026, 12, 2, 10, tzinfo=timezone.utc)  # a Wednesday morning in Dakar (UTC+0)
+TODAY = NOW.date()
 NEXT_WEEK = (TODAY + timedelta(days=7)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+def wednesday_morning():
+    """Due dates, reminders and "today" are read against one known moment, whatever the hour the suite runs."""
+    with clock.frozen_at(NOW, all_threads=True):
+        yield
 
 
 @pytest.fixture
@@ -373,8 +383,7 @@ def test_a_silent_producer_is_reminded_once_after_24_hours(api, db, coop):
     [reminder] = outbox(db, "order_reminder")
     assert reminder.dedupe_key == f"order-reminder:order={order['id']}:producer={coop['awa']}"
     assert reminder.recipient == AWA and reminder.body == (
-        "Fàttali, komand OVOP CMD-0001: soow 40 pot, ngir "
-        f"{orders.due_text(Order(due_date=TODAY + timedelta(days=7)), 'wo', {})}. Tontul WAAW walla DÉEDÉET.")
+        "Fàttali, komand OVOP CMD-0001: soow 40 pot, ngir Ala, 9 Des. Tontul WAAW walla DÉEDÉET.")
     # Awa's 24 h window has closed by then and no template is configured: the reminder goes by SMS.
     assert (reminder.channel, reminder.not_before) == ("sms", start + timedelta(hours=25))
 

@@ -16,6 +16,8 @@ from bot.i18n import for_channel, sms_segments, t
 from bot.models import ConversationState, Order, OrderNotification, OutboxItem, Product, StockReport
 from tests.helpers import add_producer, inbound_form, live_server
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 AWA, BINTA = "+221770000101", "+221770000102"  # Awa writes Wolof on WhatsApp, Binta French by SMS
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)  # a Tuesday in Dakar (UTC+0)
 DUE = date(2026, 12, 7)  # lun. 7 déc / Alt, 7 Des

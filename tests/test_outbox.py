@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +14,8 @@ from bot.outbound import TwilioTransport
 from bot.outbox import RateLimiter, Sender, enqueue, enqueue_many
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
+
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
 
 OUTBOX = FakeTwilio.query_param("outbox")
 
@@ -201,13 +203,14 @@ def test_it_moves_free_whatsapp_text_to_sms_once_the_window_has_closed(db, fake)
 
 
 def test_it_sends_nothing_during_quiet_hours_and_retries_after_them(db, fake):
-    night = clock.now().replace(hour=22, minute=0, second=0, microsecond=0)
-    morning = (night + timedelta(days=1)).replace(hour=7)
+    night = datetime(2026, 12, 1, 22, tzinfo=timezone.utc)
+    morning = datetime(2026, 12, 2, 7, tzinfo=timezone.utc)
 
     def quiet(moment):
         return morning if night <= moment < morning else None
 
-    put(db)
+    with clock.frozen_at(night - timedelta(hours=2)):
+        put(db)
     quiet_sender = sender(db, fake, quiet_until=quiet)
     with clock.frozen_at(night + timedelta(minutes=5), all_threads=True):
         assert quiet_sender.run_once() == 0

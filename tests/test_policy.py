@@ -18,6 +18,8 @@ from bot.outbox import Sender
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 AWA = "+221770000101"
 PARAMS = {"reference": "CMD-0007", "product": "soow"}  # order.thanks: {{1}} reference, {{2}} product
 

@@ -14,6 +14,8 @@ from bot.i18n import for_channel, is_gsm7, sms_segments
 from bot.models import PriceObservation, Producer, Product
 from tests.helpers import add_producer, inbound_form
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
 PHONE = "+221770008888"
 SIDS = (f"SMpr{n:06d}" for n in count())

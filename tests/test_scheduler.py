@@ -23,6 +23,8 @@ from scheduler.notify import quiet_until
 from scheduler.worker import MISFIRE_GRACE_SECONDS, build_scheduler, start_scheduler
 from tests.helpers import add_producer
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 UTC = timezone.utc
 CREATED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 STARTS = datetime(2026, 12, 9, 10, 0, tzinfo=UTC)  # Wednesday 9 December 10:00 in Dakar (UTC+0)

@@ -29,6 +29,8 @@ from bot import stock as ledger
 from bot.models import ConversationState, Producer, Product, ProductAlias
 from tests.helpers import inbound_form
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 TRANSCRIPTS = sorted((Path(__file__).parent / "transcripts").glob("*.txt"))
 PHONE = "+221775550101"
 START = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)

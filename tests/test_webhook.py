@@ -14,6 +14,8 @@ from bot.models import Message, Producer
 from tests.conftest import app_config
 from tests.helpers import add_producer, inbound_form, live_server, sign
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 AUTH = "test-auth-token-0123456789abcdef"
 PUBLIC = "https://ovop.example.org"
 

@@ -16,6 +16,8 @@ from bot.i18n import is_gsm7, sms_segments
 from bot.models import ConversationState, OutboxItem, Producer, Registration, Workshop
 from tests.helpers import add_producer, inbound_form, live_server
 
+pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
+
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)  # a Tuesday; Dakar is UTC+0 all year
 STARTS = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)  # Wednesday 9 December, 10:00 in Dakar
 TITLE = {"fr": "Vendre en boutique", "wo": "Jaay ci butig", "en": "Selling in the boutique"}
