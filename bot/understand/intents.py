@@ -1,0 +1,180 @@
+"""What a message asks for, in a bare keyword or a short sentence: stop, start, language, help, menu, price,
+workshops, and the answer to an order.
+
+Sentences are read as words that combine (glossary: "Wolof building blocks"), not as fixed phrases: a stop
+verb, or "I don't want" next to "messages", is an opt-out wherever it stands in a short message.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+from .meaning import Meaning
+from .numbers import _tokens
+from .text import _prepare, _words, normalise
+from .words import *  # noqa: F403
+from .words import _fold_all
+
+log = logging.getLogger(__name__)
+
+MAX_INTENT_WORDS = 16  # a longer text is a letter: only a clear stop verb is looked for in it
+
+
+def keyword(text: str, optout_words: Iterable[str] = ()) -> Meaning | None:
+    """The global words (help, menu, greetings, stop, start, language, cancel), or None.
+
+    Empty text, emoji or punctuation only (a picture, "?") is help. Digits are not keywords here: a flow
+    asking "how many?" must be able to read "0"; ``understand`` reads a lone "0" as the menu. Sentences
+    asking to stop ("arrêtez svp", "please stop texting") are keywords too: a STOP is never missed."""
+    try:
+        extra = frozenset(filter(None, (normalise(w) for w in optout_words or ())))
+        words = _words(text or "")
+        return _keyword(words, extra, text or "") or _stop_sentence(words, extra)
+    except Exception:
+        log.exception("keyword failed on %r", text)
+        return None
+
+
+def _keyword(words: list[str], extra_optout: frozenset[str], raw: str) -> Meaning | None:
+    if not words:
+        return Meaning("help")
+    core = [w for w in words if w not in _POLITE]
+    core = [w for k, w in enumerate(core) if k == 0 or w != core[k - 1]]  # "stop stop"
+    if not core:
+        # "merci", "jërëjëf", "thank you": politeness alone (but "s'il" alone is nothing).
+        return Meaning("thanks") if any(w in _THANKS for w in words) else None
+    phrase = " ".join(core)
+    if phrase in _OPTOUT or phrase in extra_optout:
+        return Meaning("optout")
+    if phrase in _OPTIN:
+        return Meaning("optin")
+    if phrase in _HELP:
+        return Meaning("help")
+    if phrase in _MENU:
+        return Meaning("menu")
+    if phrase in _LANGUAGE_VALUES:
+        return Meaning("language", value=str(_LANGUAGE_VALUES[phrase]))
+    if core[0] in _LANGUAGE:
+        value = _LANGUAGE_VALUES.get(" ".join(core[1:])) if len(core) > 1 else None
+        return Meaning("language", value=str(value) if value else None)
+    if core[0] in _CANCEL:
+        order = next((t[1] for t in _tokens(_prepare(raw)) if t[0] == "order"), None)
+        return Meaning("cancel", value="workshop" if any(w in _WORKSHOP for w in core[1:]) else None,
+                       order=order)
+    for greeting in _GREETINGS:  # "bonjour" -> menu; "bonjour aide" -> help
+        if tuple(core[:len(greeting)]) == greeting:
+            rest = core[len(greeting):]
+            if not rest:
+                return Meaning("menu")
+            return _keyword(rest, extra_optout, raw)
+    return None
+
+
+def _has(words: Sequence[str], phrases: frozenset[tuple[str, ...]]) -> bool:
+    """True when one of the (folded, multi-word) phrases occurs in words."""
+    for phrase in phrases:
+        n = len(phrase)
+        for k in range(len(words) - n + 1):
+            if tuple(words[k:k + n]) == phrase:
+                return True
+    return False
+
+
+def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | None:
+    """'arrêtez svp', 'je veux plus vos messages', 'bayil ma', 'please stop texting' -> optout;
+    'trop de messages', 'pourquoi vous m'écrivez' -> optout_ask (asked, never ignored)."""
+    if not words:
+        return None
+    verb = any(w in _STOP_VERBS or w in extra_optout for w in words) or _has(words, _STOP_PHRASES)
+    refusal = _has(words, _NO_MORE) and (any(w in _MESSAGE_WORDS for w in words) or len(words) <= 4)
+    if verb or refusal:
+        if any(w in _NEGATIONS for w in words) and not refusal and not _has(words, _STOP_PHRASES):
+            return Meaning("optout_ask")  # "n'arrêtez pas", "ne stoppez pas"
+        if any(w.isdigit() for w in words) or len(words) > MAX_INTENT_WORDS:
+            return Meaning("optout_ask")  # "yaourt 40 stop": a report, or a stop? Ask.
+        return Meaning("optout")
+    if _has(words, _STOP_DOUBTS) and len(words) <= MAX_INTENT_WORDS:
+        return Meaning("optout_ask")
+    return None
+
+
+def sentence(words: list[str], has_figures: bool) -> Meaning | None:
+    """Short sentences asking to come back, for another language, for help or for the menu."""
+    if not words or len(words) > MAX_INTENT_WORDS:
+        return None
+    if _has(words, _OPTIN_PHRASES):
+        return Meaning("optin")
+    if has_figures:
+        return None
+    language = _language(words)
+    if language is not None:
+        return language
+    if _has(words, _HELP_PHRASES) or any(w in _HELP for w in words):
+        return Meaning("help")
+    if _has(words, _MENU_PHRASES):
+        return Meaning("menu")
+    return None
+
+
+def _language(words: list[str]) -> Meaning | None:
+    """The last language named and not refused: 'parle moi en wolof', 'pas francais, wolof' -> wo."""
+    chosen = None
+    for k, word in enumerate(words):
+        value = _LANGUAGE_VALUES.get(word)
+        if value is None or word in ("en", "fr", "wo"):
+            continue
+        if k and words[k - 1] in _NEGATIONS:
+            continue
+        chosen = value
+    if chosen is None:
+        return None
+    return Meaning("language", value=str(chosen))
+
+
+def asks_price(words: list[str]) -> bool:
+    """'prix', 'c'est combien', 'how much', 'ñaata la jar', 'njëg soow'."""
+    return any(w in _PRICE for w in words) or _has(words, _PRICE_PHRASES)
+
+
+def asks_workshops(words: list[str]) -> bool:
+    return any(w in _WORKSHOP for w in words)
+
+
+def order_answer(words: list[str]) -> str | None:
+    """'accept', 'decline' or None, for a message written to answer an order."""
+    content = list(words)
+    while content and content[0] in _DISCOURSE:
+        content = content[1:]
+    if _has(content, _DECLINE_PHRASES):
+        return "decline"
+    if _has(content, _ACCEPT_PHRASES):
+        return "accept"
+    first = content[0] if content else ""
+    if first in _YES or content[:2] == ["d", "acord"]:
+        return "accept"
+    if first in _NO:
+        return "decline"
+    return None
+
+
+def offers_quantity(words: list[str]) -> bool:
+    """'je peux 20', '20 seulement', 'ñaar fukk rekk', 'je peux livrer 20'."""
+    return _has(words, _CAN) or any(w in _ONLY for w in words)
+
+
+def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(_words(t)) for t in texts if _words(t))
+
+
+_STOP_VERBS = _fold_all(STOP_VERBS)
+_STOP_PHRASES = _phrases(*STOP_PHRASES)
+_NO_MORE = _phrases(*NO_MORE_PHRASES)
+_MESSAGE_WORDS = _fold_all(MESSAGE_WORDS)
+_STOP_DOUBTS = _phrases(*STOP_DOUBTS)
+_NEGATIONS = _fold_all(NEGATION_WORDS)
+_OPTIN_PHRASES = _phrases(*OPTIN_PHRASES)
+_HELP_PHRASES = _phrases(*HELP_PHRASES)
+_MENU_PHRASES = _phrases(*MENU_PHRASES)
+_PRICE_PHRASES = _phrases(*PRICE_PHRASES)
+_ACCEPT_PHRASES = _phrases(*ACCEPT_PHRASES)
+_DECLINE_PHRASES = _phrases(*DECLINE_PHRASES)

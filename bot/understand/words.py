@@ -1,0 +1,281 @@
+"""Words as data: every list the reader compares against, written as people type them.
+
+Glossary fixes (see shared/data/glossary.md; many Wolof words are still marked *check*) are one-line
+changes here. Product words are not here: they come from the catalogue. The lists are folded with
+`normalise` once, at import (the `_UPPER` names at the bottom).
+"""
+from __future__ import annotations
+
+from .text import _words, normalise
+
+
+HELP_WORDS = ("aide", "help", "ndimbal", "aidez moi", "aide moi", "help me")
+MENU_WORDS = ("menu", "accueil")
+GREETINGS = (
+    "bonjour", "bonsoir", "salut", "salam", "salam aleykoum", "salam alaykoum", "salam aleikoum",
+    "salaam aleekum", "salamalekum", "salamalekoum", "salamaleykoum", "assalamou alaykoum",
+    "assalamu alaikum", "as salam aleykoum", "na nga def", "nanga def", "nangadef", "hello", "hi", "hey",
+    "coucou", "bjr", "slt", "good morning", "good afternoon", "good evening",
+)
+OPTOUT_WORDS = ("stop", "arret", "arrêt", "unsubscribe", "stopall", "stop all", "desabonner", "se desabonner")
+OPTIN_WORDS = ("start", "demarrer", "démarrer", "unstop")
+LANGUAGE_WORDS = ("langue", "language", "lang", "làkk", "lakk")
+LANGUAGE_VALUES = {
+    "fr": ("français", "francais", "french", "fr", "farañse", "faranse"),
+    "wo": ("wolof", "wo", "olof"),
+    "en": ("english", "anglais", "en", "angale", "angalé"),
+}
+CANCEL_WORDS = ("annuler", "annule", "annulé", "cancel", "undo")
+# Politeness around a keyword ("STOP svp", "aide merci") does not change it.
+POLITE_WORDS = ("svp", "stp", "s'il vous plaît", "s'il te plaît", "merci", "beaucoup", "please", "pls", "plz",
+                "thanks", "thank you", "jërëjëf", "jerejef", "dieuredieuf")
+THANKS_WORDS = ("merci", "thanks", "thank", "jërëjëf", "jerejef", "dieuredieuf")
+
+YES_WORDS = ("oui", "ouais", "waaw", "wao", "waw", "yes", "yep", "ok", "okay", "oké", "d'accord", "daccord",
+             "dac", "dacc")
+NO_WORDS = ("non", "nan", "déedéet", "deedeet", "dedet", "dédét", "no", "nope")
+# "je peux 20", "20 seulement", "ñaar fukk rekk": a smaller quantity offered for an order.
+CAN_PHRASES = ("je peux", "je peut", "on peut", "nous pouvons", "je pourrai", "i can", "we can", "mën naa",
+               "mën nanu")
+ONLY_WORDS = ("seulement", "only", "rekk", "juste")
+# Words before a yes/no that do not change it ("ben oui", "bon ok").
+DISCOURSE_WORDS = ("ben", "bon", "alors", "euh", "eh", "ah", "bah", "hmm", "well")
+
+WORKSHOP_WORDS = ("atelier", "workshop", "njàng", "njang", "formation", "training")
+PRICE_WORDS = ("prix", "price", "njëg", "tarif", "coût", "cout", "coute")
+
+# Words that say "this is a stock report" when no product is named ("stock 40", "am na 40", "I have 40").
+STOCK_WORDS = ("stock", "stok", "reste", "restant", "restent", "left", "dispo", "disponible", "am", "have",
+               "got", "ai", "avons")
+# Next to a product they mean 0 ("yaourt fini", "rupture savon").
+ZERO_WORDS = ("rupture", "fini", "finie", "épuisé", "épuisée", "zéro", "tus", "dara", "rien", "none",
+              "nothing", "out")
+# Words ignored inside a stock report (they separate products but never name one).
+FILLER_WORDS = (
+    # French
+    "je", "j'ai", "jai", "g", "nous", "on", "il", "y", "a", "en", "est", "c'est", "ça", "ca", "voici", "voila", "pour",
+    "mon", "ma", "mes", "notre", "nos", "et", "ou", "aujourd'hui", "maintenant", "encore", "total",
+    "quantité", "qte", "qté", "qty", "nb", "nombre", "environ", "exactement", "plus", "il y a", "me", "moi",
+    "frais", "bien", "ici", "reçu",
+    # Wolof
+    "na", "nanu", "naa", "ngi", "mu", "dama", "dañu", "ci", "bi", "yi", "gi", "li", "ak", "te", "la", "nga",
+    "sama", "suma", "sunu", "lii", "yii", "nii",
+    # English
+    "i", "we", "has", "there", "is", "are", "an", "and", "in", "my", "our", "today", "now", "the", "some",
+)
+# Little words inside product names: dropped on both sides so "huile de palme" = "huile palme".
+LINK_WORDS = ("de", "d", "du", "des", "l", "la", "le", "les", "of")
+
+# Units a quantity may carry ("25 pots", "10L"). Keys are canonical; a product's unit is compared canonically.
+UNITS = {
+    "pot": ("pot",),
+    "kg": ("kg", "kilo", "kilogramme"),
+    "g": ("g", "gr", "gramme"),
+    "litre": ("litre", "liter", "l", "lt", "ltr"),
+    "sachet": ("sachet",),
+    "bouteille": ("bouteille", "btl"),
+    "carton": ("carton",),
+    "piece": ("pièce", "piece", "pc", "pcs", "pce", "unité", "unit"),
+    "bidon": ("bidon",),
+    "paquet": ("paquet",),
+    "sac": ("sac",),
+}
+
+# French number words. "un", "une" and "neuf" (also "new") are weak: see WEAK_NUMBER_WORDS.
+FRENCH_SMALL = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
+                "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15,
+                "seize": 16}
+FRENCH_TENS = {"vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+FRENCH_HUNDRED = ("cent",)
+FRENCH_THOUSAND = ("mille", "mil")
+HALF_WORDS = ("demi", "demie")
+
+# Wolof numbers with the spellings of the glossary. ñ folds to n, so "ñaar" is "naar" (then "nar").
+WOLOF_SMALL = {
+    1: ("benn",),
+    2: ("ñaar", "niaar", "niar", "nyaar", "gnaar", "naar"),
+    3: ("ñett", "niett", "nyett", "gnett", "nett"),
+    4: ("ñeent", "nient", "nyeent", "gneent", "neent"),
+    5: ("juróom", "juroom", "jurom", "djouroum", "diouroum"),
+}
+WOLOF_MULTIPLIERS = {10: ("fukk", "fuk", "fouk"), 100: ("téeméer", "teemeer", "temeer"), 1000: ("junni",)}
+WOLOF_FIXED = {30: ("fanweer",)}  # glossary: likely
+WOLOF_AND = ("ak",)  # "fukk ak ñaar" = 10 + 2
+# Read as a number only next to a product or a unit ("benn" is also French "ben"; "neuf" is also "new").
+WEAK_NUMBER_WORDS = ("benn", "un", "une", "neuf")
+
+# --- words that change what a count is (spans._markers) ---------------------------------------------------
+SALE_WORDS = ("vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
+              "sale", "sales", "jaay", "jaaynanu", "jaaynaa", "jaaye", "jeend")
+FUTURE_WORDS = ("aura", "aurai", "aurons", "auront", "aurez", "auras", "vais", "allons", "va", "prochain",
+                "prochaine", "will", "going", "gonna", "dinanu", "dina", "dinaa", "dinan", "dinañu", "dinagn",
+                "produire", "preparer", "fabriquer")
+FUTURE_AFTER = ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "prochain", "prochaine", "next",
+                "bientot", "soon", "ci kanam")
+# The word right before a count ("environ 40", "à peu près 40", "plus ou moins 40", "lu tollu 40").
+APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "around", "roughly", "presque",
+                "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "jege", "genre", "autour",
+                "circa", "approximately", "~")
+APPROX_AFTER = ("environ", "ish", "approx", "a peu", "plus ou", "or so", "quelque", "comme ca")
+RANGE_JOIN = ("ou", "or", "walla", "wala", "wal", "ou bien", "voire", "a", "to", "jusqu'a", "jusqua")
+RANGE_START = ("entre", "between", "de", "from", "diggante")
+CORRECT_KEEP_FIRST = ("pas", "not", "et non", "and not", "non pas", "pas de")
+CORRECT_KEEP_LAST = ("non", "no", "pardon", "sorry", "euh", "plutot", "deedeet", "dedet", "correction", "corrige",
+                     "je veux dire", "i mean", "oups", "oops", "erreur", "non pardon", "en fait", "sori")
+# Days: "past" and "future" put a count in doubt (is it today's stock?).
+DAY_WORDS = {
+    "past": ("hier", "yesterday", "démb", "demb", "dem"),
+    "future": ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "apres-demain"),
+    "today": ("aujourd'hui", "aujourdhui", "auj", "today", "tey", "tay", "maintenant", "now", "leegi", "legi"),
+    "weekday": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "monday", "tuesday",
+                "wednesday", "thursday", "friday", "saturday", "sunday", "altine", "talaata", "allarba",
+                "alxames", "ajjuma", "gaawu", "dibeer", "semaine", "week"),
+}
+
+# English number words.
+ENGLISH_SMALL = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+                 "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+ENGLISH_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+                "eighty": 80, "ninety": 90}
+FRENCH_EXTRA_TENS = {"septante": 70, "huitante": 80, "nonante": 90}
+
+# --- sentences (intents.py): words that combine, as producers write them -----------------------------------
+# A stop verb anywhere in a short message is an opt-out ("arrêtez svp", "bayil ma", "please stop texting").
+STOP_VERBS = ("stop", "stoppe", "stopper", "stoppez", "stopez", "arret", "arrete", "arreter", "arretez", "arretes",
+              "areter", "aretez", "cesser", "cessez", "desabonner", "desabonnez", "desabonne", "desinscrire",
+              "desinscrivez", "desinscris", "unsubscribe", "unsuscribe", "optout", "bayil", "bayyi", "bayyil",
+              "bayileen", "bayyileen", "baayil", "bayi", "noppi", "noppil", "noppileen", "nopi", "nopil")
+STOP_PHRASES = ("opt out", "bul ma bindati", "buleen ma bindati", "bu ma bindati", "bul ma yonneeti",
+                "buleen ma yonneeti", "bul ma yonnee", "buleen ma yonnee", "bul ma yone", "dootuma begg", "bul ma sms",
+                "leave me off", "take me off", "remove me", "retirez moi", "enlevez moi", "supprimez moi",
+                "supprimer mon numero", "effacez moi", "plus jamais", "no more messages", "do not text",
+                "dont text", "don't text", "dont message", "don't message", "do not message", "no more sms",
+                "plus de sms", "plus de message", "pas de message", "pas de sms")
+# "I don't want" + a word for your messages: an opt-out.
+NO_MORE_PHRASES = ("veux plus", "veut plus", "veux pas", "voulons plus", "voulons pas", "ne veux", "n veux",
+                   "plus besoin", "pas besoin", "dont want", "don't want", "do not want", "no longer", "not interested",
+                   "pas interesse", "pas interessee", "begguma", "beguma", "begg uma", "soxla wuma", "soxlawuma",
+                   "dootuma", "dootuma begg", "bëgguma", "interesse plus")
+MESSAGE_WORDS = ("message", "messages", "msg", "sms", "texto", "textos", "texte", "text", "texts", "texting",
+                 "ecrire", "ecrivez", "envoyer", "envoyez", "envoi", "recevoir", "notification", "notifications",
+                 "alerte", "alertes", "info", "infos", "messages", "bind", "bindal", "bindati", "yonnee", "yonne",
+                 "yonni", "service", "abonnement", "whatsapp", "contact", "contacter", "appeler")
+# Complaints that may mean "stop": asked, never ignored.
+STOP_DOUBTS = ("trop de message", "trop de messages", "trop de sms", "too many", "pourquoi vous m ecrivez",
+               "pourquoi vous m envoyez", "pourquoi tu m ecris", "why are you texting", "why do you text",
+               "ca suffit", "c est trop", "cest trop", "enough", "laissez moi", "laisse moi", "leave me alone",
+               "derange", "derangez", "deranger", "harcel", "spam", "arnaque", "fatigue", "saturer", "sature",
+               "lambi", "sonal", "sonnal", "sonnaloo", "dafa bari", "bari na", "bari lool", "kan mooy",
+               "kan nga", "who is this", "qui est ce", "qui etes vous", "ki ngeen")
+NEGATION_WORDS = ("pas", "ne", "n", "not", "dont", "don't", "never", "jamais", "bul", "du", "no")
+OPTIN_PHRASES = ("recevoir a nouveau", "recevoir de nouveau", "recevoir encore", "recommencer", "reprendre",
+                 "remettez moi", "remets moi", "reabonner", "reabonnez", "reactiver", "reactivez", "re abonner",
+                 "start again", "subscribe", "resubscribe", "send me again", "resume", "begg dellu", "bëgg dellu",
+                 "dama begg dellu", "dellu jot", "dellu jeli", "yonneel ma", "yonnee leen ma", "yonneleen ma",
+                 "yonnel ma", "je veux recevoir", "veux recevoir vos", "want to receive", "want messages again",
+                 "dellu ma", "nangu naa", "demarrer", "unstop", "restart", "start")
+HELP_PHRASES = ("comment faire", "comment ca marche", "comment ca fonctionne", "comment marche", "comment on fait",
+                "comment utiliser", "c quoi", "c est quoi", "cest quoi", "quoi ce service", "je comprend pas",
+                "comprend pas", "comprends pas", "sais pas", "ne sais", "ne comprend", "aidez", "aide moi",
+                "help me", "how does", "how do", "how to", "what is this", "what s this", "whats this",
+                "don t understand", "dont understand", "do not understand", "not understand", "naka lan", "naka la",
+                "naka la", "naka laa", "naka ngay", "naka lay", "naka nu", "xamuma", "xamu ma", "xamouma",
+                "degguma", "deguma", "dégguma", "ndimbal", "dimbali", "dimbalil", "dimbaliil", "explique",
+                "expliquer", "expliquez", "lan la", "lan mooy", "lan moy", "lan lay", "explain", "mode d emploi",
+                "que faire", "quoi faire", "kan ngeen", "lan ngeen")
+MENU_PHRASES = ("retour", "revenir", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
+                "page d accueil", "dellu", "delloo", "choix")
+PRICE_PHRASES = ("combien", "how much", "how much is", "niata", "naata", "nyaata", "nata", "ñaata", "jar",
+                 "njeg", "njeug", "ndieg", "ndieug", "tarif", "what price", "quel prix", "cout", "coute", "coutent",
+                 "cost", "costs", "vendez", "achetez", "ci la jar", "prix")
+ACCEPT_PHRASES = ("on peut", "je peux", "c est possible", "cest possible", "pas de probleme", "pas de souci",
+                  "pas de soucis", "no problem", "bien sur", "ca marche", "entendu", "d accord", "dacord", "okay",
+                  "we can", "i can", "sure", "of course", "dinanu ko def", "dinanu def", "dina ko def", "dinaa ko def",
+                  "mun nanu", "mun naa", "men nanu", "men naa", "man nanu", "man naa", "baax na", "waaw",
+                  "noo ko def", "deal", "ok", "oui", "yes", "on est pret", "je suis pret", "disponible")
+DECLINE_PHRASES = ("pas possible", "impossible", "on n a plus", "on a plus", "n a plus rien", "a plus rien",
+                   "plus rien", "on a rien", "n a rien", "pas de stock", "plus de stock", "peux pas", "pouvons pas",
+                   "peut pas", "pourrai pas", "pourrons pas", "pas cette semaine", "pas pour cette", "can t", "cant",
+                   "cannot", "can not", "not possible", "unable", "sorry no", "no sorry", "not this week",
+                   "nothing left", "sold out", "amunu", "amuma", "amul", "amul dara", "menuma", "manuma", "munuma",
+                   "menunu", "manunu", "mununu", "jeex na", "jeexna", "jeex", "deedeet", "dedet", "non merci",
+                   "no thanks", "pas dispo", "pas disponible", "indisponible")
+
+# Thresholds of the fuzzy product match (rapidfuzz ratio on token-sorted, normalised strings, 0-100).
+ACCEPT_SCORE = 85      # a fuzzy match below this is never recorded
+MARGIN = 10            # ... and it must beat the next *different* product by this much
+CANDIDATE_SCORE = 70   # matches above this are offered as "did you mean ...?"
+MIN_FUZZY_LEN = 4      # shorter words match exactly or not at all
+MAX_CANDIDATES = 3
+MAX_QUANTITY = 100_000  # above this a stock figure is a typo, not a stock
+MAX_TOKENS = 60         # longer texts are letters, not reports: only keywords are looked for
+MAX_FUZZY_RUN = 6       # longest run of unknown words we try to split into products
+
+ORDER_FORMAT = "CMD-{:04d}"
+
+def _fold_all(words: Iterable[str]) -> frozenset[str]:
+    """A word list as the parser compares it (normalised)."""
+    return frozenset(normalise(word) for word in words if normalise(word))
+
+
+def _fold_map(table: Mapping[object, Iterable[str]]) -> dict[str, object]:
+    """{key: spellings} -> {normalised spelling: key}."""
+    return {normalise(word): key for key, words in table.items() for word in words}
+
+
+_HELP = _fold_all(HELP_WORDS)
+_MENU = _fold_all(MENU_WORDS)
+_GREETINGS = sorted((tuple(_words(g)) for g in GREETINGS), key=len, reverse=True)  # longest first
+_OPTOUT = _fold_all(OPTOUT_WORDS)
+_OPTIN = _fold_all(OPTIN_WORDS)
+_LANGUAGE = _fold_all(LANGUAGE_WORDS)
+_LANGUAGE_VALUES = _fold_map(LANGUAGE_VALUES)
+_CANCEL = _fold_all(CANCEL_WORDS)
+_POLITE = frozenset(w for phrase in POLITE_WORDS for w in _words(phrase))
+_THANKS = _fold_all(THANKS_WORDS)
+_YES = _fold_all(YES_WORDS)
+_NO = _fold_all(NO_WORDS)
+_CAN = frozenset(tuple(_words(p)) for p in CAN_PHRASES)
+_ONLY = _fold_all(ONLY_WORDS)
+_DISCOURSE = _fold_all(DISCOURSE_WORDS)
+_WORKSHOP = _fold_all(WORKSHOP_WORDS)
+_PRICE = _fold_all(PRICE_WORDS)
+_STOCK = _fold_all(STOCK_WORDS)
+_ZERO = _fold_all(ZERO_WORDS)
+_LINK = _fold_all(LINK_WORDS)
+_UNITS = _fold_map(UNITS)
+_FR_SMALL = {normalise(w): v for w, v in FRENCH_SMALL.items()}
+_FR_TENS = {normalise(w): v for w, v in {**FRENCH_TENS, **FRENCH_EXTRA_TENS}.items()}
+_FR_HUNDRED = _fold_all(FRENCH_HUNDRED)
+_FR_THOUSAND = _fold_all(FRENCH_THOUSAND)
+_HALF = _fold_all(HALF_WORDS)
+_ET = "et"
+# Wolof: each word also with the "-i" a number takes before a noun ("ñaari pot", "fukki kilo").
+_WO_SMALL = {normalise(w + suffix): v for v, ws in WOLOF_SMALL.items() for w in ws for suffix in ("", "i")}
+_WO_MULT = {normalise(w + suffix): v for v, ws in WOLOF_MULTIPLIERS.items() for w in ws for suffix in ("", "i")}
+_WO_FIXED = {normalise(w): v for v, ws in WOLOF_FIXED.items() for w in ws}
+_WO_AND = _fold_all(WOLOF_AND)
+_WEAK = _fold_all(WEAK_NUMBER_WORDS)
+_YES_NO_ALL = _YES | _NO | {"acord"}  # "d'accord" is two words: "d acord"
+# Words that can never be (part of) a product in a stock report.
+_SALE = _fold_all(SALE_WORDS)
+_FUTURE = _fold_all(FUTURE_WORDS)
+_FUTURE_AFTER = _fold_all(FUTURE_AFTER)
+_APPROX = _fold_all(APPROX_WORDS)
+_APPROX_AFTER = _fold_all(w.split()[0] for w in APPROX_AFTER)
+_RANGE_JOIN = _fold_all(RANGE_JOIN)
+_RANGE_START = _fold_all(RANGE_START)
+_CORRECT_KEEP_FIRST = _fold_all(CORRECT_KEEP_FIRST)
+_CORRECT_KEEP_LAST = _fold_all(CORRECT_KEEP_LAST)
+_EN_SMALL = {normalise(w): v for w, v in ENGLISH_SMALL.items()}
+_EN_TENS = {normalise(w): v for w, v in ENGLISH_TENS.items()}
+_NOT_PRODUCT = (_fold_all(FILLER_WORDS) | _STOCK | _POLITE | _YES_NO_ALL | _DISCOURSE | _ONLY | _PRICE
+                | _WORKSHOP | frozenset(w for g in _GREETINGS for w in g) | frozenset(w for p in _CAN for w in p)
+                | _SALE | _FUTURE | _FUTURE_AFTER | _APPROX | _APPROX_AFTER | _RANGE_JOIN | _RANGE_START
+                | frozenset(w for p in CORRECT_KEEP_FIRST + CORRECT_KEEP_LAST for w in _words(p))
+                | frozenset(w for ws in DAY_WORDS.values() for w in _words(" ".join(ws))))
+
+
+# Every list above, raw and folded, for the reader's modules (`from .words import *`).
+__all__ = [name for name in list(globals()) if name.lstrip("_")[:1].isupper()]
