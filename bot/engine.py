@@ -74,7 +74,7 @@ class Outcome:
 
 def handle(turn: Turn) -> Outcome:
     """Answer one message from a registered producer."""
-    from flows import FLOWS, globals_, route
+    from flows import FLOWS, REROUTE, globals_, route
 
     state = turn.state
     if state.flow and state.expires_at and state.expires_at <= turn.now:
@@ -86,6 +86,8 @@ def handle(turn: Turn) -> Outcome:
         next_flow, next_step = globals_.handle(turn, word)
     elif state.flow in FLOWS and state.step:
         next_flow, next_step = FLOWS[state.flow].step(turn, state.step)
+        if (next_flow, next_step) == REROUTE:
+            next_flow, next_step = route.handle(turn)
     else:
         next_flow, next_step = route.handle(turn)
 

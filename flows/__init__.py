@@ -10,6 +10,7 @@ from typing import Callable
 
 Next = tuple["str | None", "str | None"]  # (flow, step); END = (None, None) closes the conversation
 END: Next = (None, None)
+REROUTE: Next = ("<reroute>", "<reroute>")  # the message is not an answer to this step: route it afresh
 StepFunction = Callable[["Turn"], Next]  # noqa: F821 (bot.engine.Turn)
 
 
@@ -27,8 +28,9 @@ class Flow:
 
 
 def _registry() -> dict[str, Flow]:
-    from flows import language, menu, orders, stock, workshops
-    return {flow.name: flow for flow in (menu.FLOW, language.FLOW, stock.FLOW, orders.FLOW, workshops.FLOW)}
+    from flows import language, menu, optout, orders, stock, workshops
+    return {flow.name: flow for flow in (menu.FLOW, language.FLOW, stock.FLOW, orders.FLOW, workshops.FLOW,
+                                        optout.FLOW)}
 
 
 class _Flows(dict):

@@ -5,6 +5,8 @@
 | AIDE / HELP / NDIMBAL / ?          | the help text; the current question stays open             |
 | MENU / 0 / bonjour / salam …       | leave the flow, show the menu                              |
 | STOP / ARRET / UNSUBSCRIBE / bayi… | opted out, confirmed once; only replies are sent after it  |
+| "arrêtez svp", "bayil ma" …        | the same (a clear opt-out sentence)                        |
+| "trop de messages" …               | asked: 1) Oui, STOP 2) Non (flows/optout.py)               |
 | START / DEMARRER                   | opted in again                                             |
 | LANGUE / wolof / english …         | change language (asks which when none is named)            |
 | ANNULER / CANCEL                   | leave the flow; outside a flow, undo the last stock report |
@@ -13,9 +15,9 @@
 from __future__ import annotations
 
 from bot.understand import Meaning
-from flows import menu
+from flows import menu, optout
 
-GLOBAL_KINDS = {"help", "menu", "optout", "optin", "language", "cancel", "thanks"}
+GLOBAL_KINDS = {"help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"}
 
 
 def handles(word: Meaning, turn) -> bool:
@@ -39,7 +41,9 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
     if word.kind == "menu":
         return menu.show(turn)
     if word.kind == "optout":
-        return _opt_out(turn)
+        return optout.opt_out(turn)
+    if word.kind == "optout_ask":
+        return optout.ask(turn)
     if word.kind == "optin":
         turn.producer.opted_out, turn.producer.opted_out_at = False, None
         turn.say("optin.confirmed")
@@ -48,14 +52,6 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
         from flows import language
         return language.start(turn, word.value)
     return _cancel(turn, word)
-
-
-def _opt_out(turn) -> tuple[None, None]:
-    """Confirm once; a second STOP is answered with nothing more than the same confirmation."""
-    if not turn.producer.opted_out:
-        turn.producer.opted_out, turn.producer.opted_out_at = True, turn.now
-    turn.say("optout.confirmed")
-    return None, None
 
 
 def _cancel(turn, word: Meaning) -> tuple[str | None, str | None]:

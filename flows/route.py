@@ -47,7 +47,7 @@ def handle(turn):
         return workshops.show(turn)
     elif kind == "price":
         return prices.show(turn, meaning.product)
-    elif kind in ("help", "menu", "optout", "optin", "language", "cancel", "thanks"):
+    elif kind in ("help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"):
         from flows import globals_
         return globals_.handle(turn, meaning)
     turn.say("not_understood")

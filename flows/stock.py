@@ -6,8 +6,11 @@
 | ASK_PRODUCT     | Which product? 1) yaourt 2) savon          | a number or a name → ASK_QUANTITY or recorded |
 | CONFIRM_PRODUCT | Did you mean 1) … 2) …?                     | a number → the word is learnt as an alias     |
 | ASK_QUANTITY    | How many pots of yaourt?                   | a quantity → recorded, END                    |
+| CHOOSE_FIGURE   | Yaourt : 25 ou 30 pots ? 1) 25 2) 30       | a number of the list, or the figure → recorded |
+| CONFIRM_FIGURE  | 3 cartons de 20 = 60 pots ? 1) Oui 2) Non  | yes → the figure shown; no → ASK_QUANTITY     |
 
-Nothing is written until every item of a report is clear: the clear ones wait in the flow's memory.
+Nothing is written until every item of a report is clear: the clear ones wait in the flow's memory and
+are shown with the question. An answer records only what its question showed (bot.understand.policy).
 A wrong record is worse than a question.
 """
 from __future__ import annotations
@@ -16,13 +19,18 @@ from sqlalchemy import select
 
 from bot import stock as ledger
 from bot import understand
-from bot.i18n import for_channel, t
+from bot.i18n import for_channel, mark, t
 from bot.outbox import enqueue
 from bot.models import Product, ProductAlias
-from flows import END, Flow
+from flows import END, REROUTE, Flow
 from flows.common import choice, format_quantity, numbered, product, product_name
 
 MAX_QUANTITY = 100_000
+# What a figure that is not a stock count was read as: "750 F, c'est un prix ?"
+NOT_A_COUNT = {"money": mark("stock.not_count.money"), "date": mark("stock.not_count.date"),
+               "time": mark("stock.not_count.time"), "phone": mark("stock.not_count.phone"),
+               "percent": mark("stock.not_count.percent"), "sale": mark("stock.sale"),
+               "future": mark("stock.future")}
 
 
 def start_guided(turn):
@@ -59,22 +67,81 @@ def record(turn, items: dict[str, float]):
 
 
 def clarify(turn, meaning: understand.Meaning):
-    """Ask about the unclear part of a report, keeping the clear part until everything is clear."""
+    """Ask about the unclear part of a report, showing what was understood; the clear part waits."""
     turn.data = {"items": dict(meaning.partial or {}), "quantity": meaning.quantity}
     codes = turn.product_codes()
-    if meaning.reason == "did_you_mean" and meaning.candidates:
+    if meaning.partial:
+        turn.say("stock.understood", items=_items_text(turn, meaning.partial))
+    reason, code = meaning.reason, meaning.product
+    if reason == "did_you_mean" and meaning.candidates:
         turn.data.update(candidates=list(meaning.candidates), word=meaning.value)
-        names = [product_name(turn.session, code, turn.lang) for code in meaning.candidates]
-        turn.say("stock.did_you_mean", choices=numbered(names))
+        names = [product_name(turn.session, c, turn.lang) for c in meaning.candidates]
+        if meaning.quantity is not None:
+            turn.say("stock.did_you_mean_for", word=meaning.value or "", quantity=format_quantity(meaning.quantity),
+                     choices=numbered(names))
+        else:
+            turn.say("stock.did_you_mean", choices=numbered(names))
         return "stock", "CONFIRM_PRODUCT"
-    if meaning.reason in ("how_many", "bad_quantity") and meaning.product:
-        if meaning.reason == "bad_quantity":
+    if code and reason == "choose" and meaning.options:
+        return _ask_choice(turn, code, list(meaning.options))
+    if code and reason == "confirm" and meaning.quantity is not None:
+        return _ask_confirm(turn, code, meaning.quantity, meaning.shown)
+    if reason in ("not_count", "sale", "future"):
+        key = NOT_A_COUNT[meaning.value] if reason == "not_count" else NOT_A_COUNT[reason]
+        turn.say(key, shown=meaning.shown or "", figure=format_quantity(meaning.quantity or 0))
+        turn.data["quantity"] = None
+        if code:
+            return _ask_quantity(turn, code)
+        return _ask_product(turn, codes)
+    if reason in ("how_many", "bad_quantity") and code:
+        if reason == "bad_quantity":
             turn.say("stock.bad_quantity")
-        return _ask_quantity(turn, meaning.product)
-    if meaning.reason == "not_made" and meaning.product:
-        turn.say("stock.not_made", name=product_name(turn.session, meaning.product, turn.lang))
-    candidates = [code for code in meaning.candidates if code in codes] or codes
+        turn.data["quantity"] = None
+        return _ask_quantity(turn, code)
+    if reason == "not_made":
+        name = product_name(turn.session, code, turn.lang) if code else (meaning.value or "")
+        turn.say("stock.not_made", name=name)
+        turn.data = {}
+        return END
+    candidates = [c for c in meaning.candidates if c in codes] or codes
+    if len(candidates) == 1 and meaning.quantity is None:
+        return _ask_quantity(turn, candidates[0])
     return _ask_product(turn, candidates)
+
+
+def choose_figure(turn):
+    """A number of the list picks that figure; a figure typed again is recorded as typed."""
+    options = turn.data.get("options") or []
+    picked = choice(turn.text, len(options))
+    if picked is not None:
+        return record(turn, {**turn.data.get("items", {}), turn.data["product"]: options[picked]})
+    return _read_figure(turn)
+
+
+def confirm_figure(turn):
+    """Yes records the figure the question showed; no asks for the number; a number is recorded as typed."""
+    answer = understand.yes_no(turn.text)
+    if answer == "yes":
+        return record(turn, {**turn.data.get("items", {}), turn.data["product"]: turn.data["figure"]})
+    if answer == "no":
+        return _ask_quantity(turn, turn.data["product"])
+    return _read_figure(turn)
+
+
+def _read_figure(turn):
+    """The producer typed a figure instead of picking one: record it when it is one clear count."""
+    quantity = understand.parse_quantity(understand.strip_no(turn.text))
+    if quantity is not None and 0 <= quantity <= MAX_QUANTITY:
+        return record(turn, {**turn.data.get("items", {}), turn.data["product"]: quantity})
+    meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes())
+    if meaning.kind == "stock":
+        return record(turn, {**turn.data.get("items", {}), **meaning.items})
+    if meaning.kind in ("workshops", "price", "accept", "decline"):
+        return REROUTE
+    if meaning.kind == "clarify" and meaning.product:
+        return clarify(turn, meaning)
+    turn.say("stock.bad_quantity")
+    return _ask_quantity(turn, turn.data["product"])
 
 
 def ask_product(turn):
@@ -114,8 +181,9 @@ def ask_quantity(turn):
     if meaning.kind == "stock":
         return record(turn, {**turn.data.get("items", {}), **meaning.items})
     if meaning.kind in ("workshops", "price", "accept", "decline"):
-        from flows import route
-        return route.handle(turn)
+        return REROUTE
+    if meaning.kind == "clarify" and meaning.reason in ("choose", "confirm", "not_count", "sale", "future"):
+        return clarify(turn, _with_partial(meaning, turn))
     turn.say("stock.bad_quantity")
     return _ask_quantity(turn, code)
 
@@ -141,8 +209,45 @@ def _product_known(turn, code: str):
 def _ask_product(turn, codes: list[str]):
     turn.data["candidates"] = list(codes)
     names = [product_name(turn.session, code, turn.lang) for code in codes]
-    turn.say("stock.ask_product", choices=numbered(names))
+    quantity = turn.data.get("quantity")
+    if quantity is not None:  # the figure the answer will record is shown with the question
+        turn.say("stock.ask_product_for", quantity=format_quantity(quantity), choices=numbered(names))
+    else:
+        turn.say("stock.ask_product", choices=numbered(names))
     return "stock", "ASK_PRODUCT"
+
+
+def _ask_choice(turn, code: str, options: list[float]):
+    found = product(turn.session, code)
+    turn.data.update(product=code, options=options)
+    turn.say("stock.choose", name=found.name(turn.lang), unit=found.unit,
+             options=t("stock.or", turn.lang).join(format_quantity(o) for o in options),
+             choices=numbered([format_quantity(o) for o in options]))
+    return "stock", "CHOOSE_FIGURE"
+
+
+def _ask_confirm(turn, code: str, figure: float, shown: str | None):
+    found = product(turn.session, code)
+    turn.data.update(product=code, figure=figure)
+    params = dict(name=found.name(turn.lang), unit=found.unit, figure=format_quantity(figure))
+    if shown and shown != format_quantity(figure):
+        turn.say("stock.confirm_shown", shown=shown, **params)
+    else:
+        turn.say("stock.confirm", **params)
+    return "stock", "CONFIRM_FIGURE"
+
+
+def _items_text(turn, items: dict[str, float]) -> str:
+    parts = []
+    for code, quantity in items.items():
+        found = product(turn.session, code)
+        parts.append(f"{found.name(turn.lang)} {format_quantity(quantity)} {found.unit}")
+    return ", ".join(parts)
+
+
+def _with_partial(meaning, turn):
+    meaning.partial = {**turn.data.get("items", {}), **(meaning.partial or {})}
+    return meaning
 
 
 def _ask_quantity(turn, code: str):
@@ -175,4 +280,5 @@ def _alert_staff(turn, done: ledger.Recorded) -> None:
 
 
 FLOW = Flow("stock", {"ASK_PRODUCT": ask_product, "CONFIRM_PRODUCT": confirm_product,
-                      "ASK_QUANTITY": ask_quantity})
+                      "ASK_QUANTITY": ask_quantity, "CHOOSE_FIGURE": choose_figure,
+                      "CONFIRM_FIGURE": confirm_figure})

@@ -157,6 +157,28 @@ def order_answer(words: list[str]) -> str | None:
     return None
 
 
+def yes_no(text: str) -> str | None:
+    """The answer to a yes/no question: '1', 'oui', 'waaw', 'ok' -> 'yes'; '2', 'non', 'déedéet' -> 'no'.
+    A figure with it ('non 20') is no plain answer: None, and the figure is read instead."""
+    words = [w for w in _words(text or "") if w not in _POLITE]
+    if not words or any(w.isdigit() for w in words[1:]):
+        return None
+    first = words[0]
+    if first == "1" or first in _YES or _has(words, _ACCEPT_PHRASES) and not _has(words, _DECLINE_PHRASES):
+        return "yes" if len(words) <= 4 else None
+    if first == "2" or first in _NO or _has(words, _DECLINE_PHRASES):
+        return "no" if len(words) <= 4 else None
+    return None
+
+
+def strip_no(text: str) -> str:
+    """'non 20', 'non, 25 pots', 'deedeet 20' -> the figure part."""
+    words = (text or "").split()
+    while words and normalise(words[0]) in _NO | {"pardon", "plutot", "sorry"}:
+        words = words[1:]
+    return " ".join(words)
+
+
 def offers_quantity(words: list[str]) -> bool:
     """'je peux 20', '20 seulement', 'ñaar fukk rekk', 'je peux livrer 20'."""
     return _has(words, _CAN) or any(w in _ONLY for w in words)
