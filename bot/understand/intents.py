@@ -93,9 +93,18 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
         if any(w.isdigit() for w in words) or len(words) > MAX_INTENT_WORDS:
             return Meaning("optout_ask")  # "yaourt 40 stop": a report, or a stop? Ask.
         return Meaning("optout")
-    if _has(words, _STOP_DOUBTS) and len(words) <= MAX_INTENT_WORDS:
+    if len(words) <= MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)):
         return Meaning("optout_ask")
     return None
+
+
+def _complains(words: list[str]) -> bool:
+    """A complaint about our messages, or 'I never asked for this'."""
+    joined = " " + " ".join(words) + " "
+    if any(" " + stem in joined for stem in _DOUBT_ALONE):
+        return True
+    writes = any(w in _MESSAGE_WORDS for w in words) or any(w.startswith(("ecri", "text", "envo", "bind")) for w in words)
+    return writes and any(" " + stem in joined for stem in _DOUBT_STEMS) and not any(w.isdigit() for w in words)
 
 
 def sentence(words: list[str], has_figures: bool) -> Meaning | None:
@@ -194,6 +203,8 @@ _NO_MORE = _phrases(*NO_MORE_PHRASES)
 _MESSAGE_WORDS = _fold_all(MESSAGE_WORDS)
 _STOP_DOUBTS = _phrases(*STOP_DOUBTS)
 _NEGATIONS = _fold_all(NEGATION_WORDS)
+_DOUBT_STEMS = tuple(" ".join(_words(s)) for s in DOUBT_STEMS)
+_DOUBT_ALONE = tuple(" ".join(_words(s)) for s in DOUBT_ALONE)
 _OPTIN_PHRASES = _phrases(*OPTIN_PHRASES)
 _HELP_PHRASES = _phrases(*HELP_PHRASES)
 _MENU_PHRASES = _phrases(*MENU_PHRASES)

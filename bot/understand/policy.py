@@ -197,7 +197,8 @@ def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tupl
             orphans = orphans + [f for f in figures]
             continue
         kept.append((mention, figures))
-    doubt_day = any(isinstance(s, DayWord) and s.when in ("past", "future") for s in spans)
+    doubt_day = any(isinstance(s, DayWord) and s.when in ("past", "future") for s in spans) or \
+        any(isinstance(s, DateMention) for s in spans)  # is it today's stock? shown and confirmed
     stock_word = any(w in _STOCK for w in reading.words)
     if not kept:
         return _no_product(orphans, reading, catalogue, coop, doubt_day, stock_word)
@@ -213,6 +214,14 @@ def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tupl
         elif issue is not None and mention.code:
             clear[mention.code] = issue
     if problem is None:
+        used = sum(1 for _, figures in kept for f in figures if not isinstance(f, NOT_A_COUNT))
+        every = [s for s in spans if isinstance(s, FIGURES) and not isinstance(s, NOT_A_COUNT)]
+        if clear and used != len(every):  # a count we could not place ("yaourt 12 dans le frigo et 8 ..."): ask
+            code = next(iter(clear))
+            options = tuple(dict.fromkeys(v for f in every for v in _options(f)))[:3]
+            if len(clear) == 1 and len(options) > 1:
+                return Meaning("clarify", reason="choose", product=code, options=options)
+            return Meaning("clarify", reason="how_many", product=code)
         return Meaning("stock", items=clear) if clear else Meaning("unknown")
     problem.partial = {c: q for c, q in clear.items() if c != problem.product}
     return problem
@@ -271,7 +280,7 @@ def _figure(reading: Reading, code: str, figures: list[Span], catalogue: Catalog
                 return Meaning("clarify", reason="how_many", product=code, quantity=count.value,
                                shown=_shown(reading, count))
         grouped = isinstance(count, Quantity) and count.qty.grouped
-        if grouped or ((moves or doubt_day) and not stock_word and not isinstance(count, Correction)):
+        if grouped or doubt_day or (moves and not stock_word and not isinstance(count, Correction)):
             return Meaning("clarify", reason="confirm", product=code, quantity=count.value)
         return count.value
     if not counts and len(doubts) == 1:

@@ -211,7 +211,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(pattern, re.X)) for
     ("date", rf"(?<![\d.,])\d{{1,2}}\s+(?:{'|'.join(_MONTHS)})\b"),
     ("time", r"(?<![\d.,])\d{1,2}\s?(?:h|heures?)\s?(?:\d{2})?(?![a-z\d])|(?<![\d.,])\d{1,2}:\d{2}(?!\d)"),
     ("money", r"(?<![\d.,])(\d{1,3}(?:[ .]\d{3})+|\d+)\s?(?:f\s?cfa|fcfa|cfa|francs?|frs?|f|xof)(?![a-z])"),
-    ("container", rf"(?<![\d.,])(?P<count>{_N})\s+(?P<box>{'|'.join(_CONTAINERS)})\b\s*(?:de|d|of|a|x)?\s*"
+    ("container", rf"(?<![\d.,])(?P<count>{_N})\s+(?P<box>{'|'.join(_CONTAINERS)})\b\s*(?:(?:{'|'.join(CONTAINER_LINKS)})\b)?\s*"
                   rf"(?:(?P<size>{_N})\s*(?P<unit>{_UNIT_RE})?\b)?"),
     ("arithmetic", rf"(?<![\d.,]){_N}(?:\s*\+\s*{_N})+(?![\d.,])"),
     ("arithmetic", rf"(?<![\d.,]){_N}\s*(?:x|\*|fois|times)\s*{_N}(?![\d.,])"),
@@ -220,7 +220,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(pattern, re.X)) for
     ("money", r"\b(?:prix|price|tarif|njeg|cout|coute|vendu\s+a|vend\s+a|jaay\s+ko|at|@)\s*(?:de\s+|:\s*|est\s+)?"
               r"(\d{1,3}(?:[ .]\d{3})+|\d+)(?![\d.,]|\s*" + _UNIT_RE + r"\b)"),
     ("money", r"(?<=[a-z\d] )a\s+(\d{3,}|\d{1,3}(?:[ .]\d{3})+)(?![\d.,]|\s*" + _UNIT_RE + r"\b)"),
-    ("money", r"(?<![\d.,])(\d{2,}|\d{1,3}(?:[ .]\d{3})+)\s+(?:(?:le|la|l|par|pour\s+un|pour\s+une)\s*"
+    ("money", r"(?<![\d.,])(\d{2,}|\d{1,3}(?:[ .]\d{3})+)\s+(?:(?:le|la|l|par|per|a|the|pour\s+un|pour\s+une)\s*"
               r"(?:pot|piece|litre|sachet|unite|kilo|kg|bouteille|chapeau|savon|sac)|chacun|chacune|each|"
               r"l\s?unite|piece|a\s+l\s?unite)\b"),
     ("approx", rf"(?<![\d.,])(\d{{1,4}})\s?(?:aine|ene)s?\b"),
@@ -391,6 +391,10 @@ def _markers(spans: list[Span]) -> list[Span]:
                     out.append(Range(span.start, nxt.end, (span.value, nxt.value), unit))
                     i = after_at + 1
                     continue
+            if joined in _SUM_JOIN:  # "20 plus 10": a sum to confirm
+                out.append(Arithmetic(span.start, nxt.end, "+", (span.value, nxt.value), unit))
+                i = after_at + 1
+                continue
             if joined in _CORRECT_KEEP_FIRST:
                 out.append(Correction(span.start, nxt.end, span.value, nxt.value, unit))
                 i = after_at + 1
@@ -403,12 +407,15 @@ def _markers(spans: list[Span]) -> list[Span]:
             out.append(Sale(span.start, span.end, span.value))
         elif any(w in _FUTURE for w in before) or (after and after[0] in _FUTURE_AFTER):
             out.append(Future(span.start, span.end, span.value))
-        elif (before and before[-1] in _APPROX) or (after and after[0] in _APPROX_AFTER):
+        elif any(w in _APPROX for w in before[-2:]) or (after and after[0] in _APPROX_AFTER):
             out.append(Approximation(span.start, span.end, span.value, span.qty.unit))
         else:
             out.append(span)
         i += 1
     return out
+
+
+_SUM_JOIN = frozenset({"plus", "and", "et", "ak", "with", "avec", "rajoute", "ajoute"})
 
 
 def _words_before(spans: list[Span], n: int) -> list[str]:

@@ -111,11 +111,12 @@ FUTURE_WORDS = ("aura", "aurai", "aurons", "auront", "aurez", "auras", "vais", "
                 "prochaine", "will", "going", "gonna", "dinanu", "dina", "dinaa", "dinan", "dinañu", "dinagn",
                 "produire", "preparer", "fabriquer")
 FUTURE_AFTER = ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "prochain", "prochaine", "next",
-                "bientot", "soon", "ci kanam")
+                "bientot", "soon", "ci kanam", "lanuy", "lanu", "dinanuy", "ayubes", "semaine")
 # The word right before a count ("environ 40", "à peu près 40", "plus ou moins 40", "lu tollu 40").
 APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "around", "roughly", "presque",
                 "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "jege", "genre", "autour",
                 "circa", "approximately", "~")
+CONTAINER_LINKS = ("de", "d", "of", "a", "x", "yu", "bu", "ci", "with", "avec")
 APPROX_AFTER = ("environ", "ish", "approx", "a peu", "plus ou", "or so", "quelque", "comme ca")
 RANGE_JOIN = ("ou", "or", "walla", "wala", "wal", "ou bien", "voire", "a", "to", "jusqu'a", "jusqua")
 RANGE_START = ("entre", "between", "de", "from", "diggante")
@@ -168,6 +169,13 @@ STOP_DOUBTS = ("trop de message", "trop de messages", "trop de sms", "too many",
                "derange", "derangez", "deranger", "harcel", "spam", "arnaque", "fatigue", "saturer", "sature",
                "lambi", "sonal", "sonnal", "sonnaloo", "dafa bari", "bari na", "bari lool", "kan mooy",
                "kan nga", "who is this", "qui est ce", "qui etes vous", "ki ngeen")
+# Stems of a complaint about our messages ("ces messages me dérangent", "lu tax ngay bind ma"): asked about when
+# the message also speaks of messages or writing, and some stand alone ("je n'ai pas demandé ça").
+DOUBT_STEMS = ("derang", "bother", "annoy", "sonn", "lu tax", "pourquoi", "why", "too much", "trop", "keep texting",
+               "tout le temps", "saa su nekk", "every day", "chaque jour", "tous les jours", "fatig", "marre",
+               "en ai assez", "arnaq", "spam")
+DOUBT_ALONE = ("sign up", "signed up", "pas demande", "jamais demande", "never asked", "didn t ask", "didnt ask",
+               "pas inscrit", "not subscribed", "qui vous a donne mon numero", "who gave you my number")
 NEGATION_WORDS = ("pas", "ne", "n", "not", "dont", "don't", "never", "jamais", "bul", "du", "no")
 OPTIN_PHRASES = ("recevoir a nouveau", "recevoir de nouveau", "recevoir encore", "recommencer", "reprendre",
                  "remettez moi", "remets moi", "reabonner", "reabonnez", "reactiver", "reactivez", "re abonner",
