@@ -1,26 +1,36 @@
-"""Command-line tools: `flask --app app db upgrade | demo load | jobs list|run | worker | serve | chat PHONE`."""
+"""Command-line tools: `flask --app app db upgrade | demo load | jobs list|run | outbox drain | worker | serve |
+chat PHONE`."""
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 import threading
+from collections import Counter
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from bot import migrate
+from bot import clock, migrate
 from bot.models import Product
 
+log = logging.getLogger(__name__)
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 demo_cli = AppGroup("demo", help="Demo data for trying the service.")
+outbox_cli = AppGroup("outbox", help="The queue of messages the service starts.")
+# On SIGTERM (every deploy) or SIGINT the sender stops claiming; its calls in flight finish and are recorded
+# within this many seconds (Twilio's own timeout is 10 s), then the process exits.
+STOP_SECONDS = 30.0
 
 
 def services():
     return current_app.extensions["ovop"]
 
 
-def make_sender(app: Flask):
-    """An outbox sender configured from the app's settings."""
+def make_sender(app: Flask, stop: threading.Event | None = None):
+    """An outbox sender configured from the app's settings; setting `stop` stops it."""
     from bot.outbox import Sender
     config = app.config
     from scheduler.notify import quiet_until
@@ -28,7 +38,56 @@ def make_sender(app: Flask):
                   status_callback_base=config.get("PUBLIC_BASE_URL"),
                   quiet_until=lambda moment: quiet_until(moment, config),
                   rates={"sms": config["OUTBOX_RATE_SMS"], "whatsapp": config["OUTBOX_RATE_WHATSAPP"]},
-                  max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
+                  max_attempts=config["OUTBOX_MAX_ATTEMPTS"], stop=stop or threading.Event())
+
+
+def stop_on_signals(stop: threading.Event, wake: threading.Event | None = None) -> None:
+    """Make SIGTERM and SIGINT set `stop` (and `wake`) instead of ending the process mid-call."""
+    def handler(_signum, _frame):
+        # Only events are set here: the main thread says what happens, outside the signal handler.
+        stop.set()
+        if wake is not None:
+            wake.set()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, handler)
+
+
+def run_sender(target, stop: threading.Event) -> int:
+    """Run `target` (the sender's loop) in a thread until it returns or `stop` is set; then give its calls in
+    flight STOP_SECONDS to finish and be recorded. Returns the exit status: 0, or 1 when they did not."""
+    wake = threading.Event()
+    failed: list[BaseException] = []
+
+    def body():
+        try:
+            target()
+        except BaseException as error:  # reported by the main thread
+            failed.append(error)
+        finally:
+            wake.set()
+
+    stop_on_signals(stop, wake)
+    thread = threading.Thread(target=body, name="outbox-sender", daemon=True)
+    thread.start()
+    while not wake.wait(1.0):
+        pass
+    if stop.is_set() and thread.is_alive():
+        click.echo(f"stopping: nothing more is claimed; finishing the calls in flight (at most {STOP_SECONDS:.0f} s)")
+    return finish_sender(thread, failed)
+
+
+def finish_sender(thread: threading.Thread, failed: list[BaseException] | None = None) -> int:
+    """Wait at most STOP_SECONDS for the sender thread; 0 when it finished cleanly."""
+    thread.join(STOP_SECONDS)
+    if thread.is_alive():
+        # Safe, only slower: what it still holds stays claimed, its lease lapses within seconds, and the next
+        # sender asks Twilio before sending any of it again.
+        log.error("outbox sender: calls still unfinished after %.0f s; exiting, their claims will lapse", STOP_SECONDS)
+        return 1
+    for error in failed or ():
+        log.error("outbox sender stopped on an error", exc_info=error)
+        return 1
+    return 0
 
 
 @db_cli.command("upgrade")
@@ -52,33 +111,70 @@ def demo_load(if_empty):
     click.echo("demo data loaded: " + ", ".join(f"{count} {kind}" for kind, count in added.items()))
 
 
-@click.command("worker")
-def worker():
-    """Run the outbox sender (and the scheduler) until interrupted: exactly one per deployment."""
-    from scheduler.worker import start_scheduler
+@outbox_cli.command("drain")
+@click.option("--at", "at", metavar="ISO-8601", default=None,
+              help="Judge as if the clock said this time: what is due, quiet hours, claims that lapsed.")
+def outbox_drain(at):
+    """Send what is due now, once, and exit; prints how many were sent."""
+    from scheduler.cli import moment
     app = current_app._get_current_object()
     stop = threading.Event()
-    sender = make_sender(app)
+    sender = make_sender(app, stop)
+    outcome: Counter[str] = Counter()
+    pretend = clock.frozen_at(moment(at, app.config), all_threads=True) if at else contextlib.nullcontext()
+    with pretend:
+        quiet = sender.quiet_until(clock.now()) if sender.quiet_until else None
+        if quiet is not None:
+            click.echo(f"quiet hours until {quiet.isoformat()}: nothing but replies leaves now")
+        status = run_sender(lambda: outcome.update(sender.drain()), stop)
+    withdrawn = outcome["cancelled"] + outcome["undeliverable"]
+    click.echo(f"outbox drain: {outcome['sent']} sent ({outcome['found']} of them already at Twilio, recorded, "
+               f"not sent again), {outcome['pending']} to retry later, {outcome['failed']} failed, "
+               f"{withdrawn} withdrawn, {outcome['released']} handed back unsent")
+    if status:
+        raise SystemExit(status)
+
+
+@click.command("worker")
+@click.option("--at", "at", metavar="ISO-8601", default=None, hidden=True,
+              help="Start the clock at this time and let it run (drills and tests).")
+def worker(at):
+    """Run the outbox sender (and the scheduler) until SIGTERM or SIGINT: exactly one per deployment."""
+    from scheduler.cli import moment
+    from scheduler.worker import start_scheduler
+    app = current_app._get_current_object()
+    if at:
+        clock.shift_to(moment(at, app.config))
+    stop = threading.Event()
+    sender = make_sender(app, stop)
     scheduler = start_scheduler(app)
     click.echo(f"worker started: scheduler and outbox sender via {services().transport.name}")
     try:
-        sender.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
+        status = run_sender(lambda: sender.run_forever(stop), stop)
     finally:
         scheduler.shutdown(wait=False)
+    click.echo("worker stopped" if not status else "worker stopped with calls unfinished")
+    if status:
+        raise SystemExit(status)
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
-def serve(host, port):
+@click.option("--port", type=int, default=None, help="Default: $PORT or 5000; 0 picks a free port.")
+@click.option("--at", "at", metavar="ISO-8601", default=None, hidden=True,
+              help="Start the clock at this time and let it run (drills and tests).")
+def serve(host, port, at):
     """Everything in one process for a newcomer: web app and outbox sender."""
+    from scheduler.cli import moment
     from scheduler.worker import start_scheduler
     app = current_app._get_current_object()
-    port = port or app.config["PORT"]
+    if at:
+        clock.shift_to(moment(at, app.config))
+    port = app.config["PORT"] if port is None else port
     stop = threading.Event()
-    threading.Thread(target=make_sender(app).run_forever, args=(stop,), name="outbox-sender", daemon=True).start()
+    sender = threading.Thread(target=make_sender(app, stop).run_forever, args=(stop,), name="outbox-sender",
+                              daemon=True)
+    sender.start()
     scheduler = start_scheduler(app)
     click.echo(f"OVOP service on http://{host}:{port}/  (webhook: POST /twilio/inbound, health: /healthz)")
     click.echo(f"phone simulator (start here): http://{host}:{port}/simulator")
@@ -88,17 +184,28 @@ def serve(host, port):
     if "ADMIN_PASSWORD" in generated:
         click.echo(f"dashboard login: admin / {app.config['ADMIN_PASSWORD']}")
     from werkzeug.serving import run_simple
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt  # werkzeug's server loop ends on it, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the finishing short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()
         scheduler.shutdown(wait=False)
+        click.echo(f"stopping: finishing the outbox calls in flight (at most {STOP_SECONDS:.0f} s)")
+        status = finish_sender(sender)
+    if status:
+        raise SystemExit(status)
 
 
 def register(app: Flask) -> None:
     """Attach the commands to the app's `flask` CLI."""
     from scheduler.cli import jobs_cli
-    for command in (db_cli, demo_cli, jobs_cli, worker, serve, chat):
+    for command in (db_cli, demo_cli, jobs_cli, outbox_cli, worker, serve, chat):
         app.cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -38,6 +39,10 @@ PERMANENT_CODES = frozenset({
 RETRYABLE_CODES = frozenset({20429, 20500, 20503, 30001})
 OPTED_OUT_CODE = 21610
 OUTSIDE_WINDOW_CODE = 63016
+# Looking up whether Twilio already has a message: how far our clock and Twilio's may disagree, and how many
+# of the number's messages to read (the newest whatever their state; those sent since the item was queued).
+LOOKUP_SKEW = timedelta(minutes=2)
+LOOKUP_NEWEST, LOOKUP_SENT = 50, 200
 
 
 class TransportError(Exception):
@@ -156,19 +161,41 @@ class TwilioTransport:
             raise classify(exc) from exc
         return SendResult(sid=message.sid, status=message.status or "queued")
 
-    def find_sent(self, to: str, channel: str, body: str | None, since) -> list[str]:
-        """The sids of messages Twilio already has for this number and body since `since`, newest first.
+    def find_sent(self, to: str, channel: str, body: str | None, since: datetime | None, *,
+                  template: bool = False, content_variables: dict[str, Any] | None = None) -> list[str]:
+        """The sids of messages we sent through the API to this number since `since` that match, newest first.
 
-        After a timeout we cannot know whether Twilio accepted the request; asking before sending again is what
-        keeps "sent once" true (Twilio's Messages API has no idempotency key).
+        When a call ended without an answer, or its sender stopped mid-call, we cannot know whether Twilio
+        accepted the request; asking before sending again is what keeps "sent once" true (Twilio's Messages
+        API has no idempotency key). A free-text message matches on its body; a template, whose text Twilio
+        renders, on the values of its variables.
+
+        Twilio fills DateSent only once a message has left its queue, and its DateSent filter leaves out a
+        message still queued or accepted, the very case after a crash mid-call. So two questions: the
+        number's newest messages whatever their state, and those sent since `since`; both are matched here on
+        the creation date, allowing for clocks that disagree by up to LOOKUP_SKEW.
         """
-        if not body:
+        values = [str(value) for value in (content_variables or {}).values() if str(value)]
+        if not template and not body:
             return []
+        to_address = address(to, channel)
+        earliest = since - LOOKUP_SKEW if since is not None else None
         try:
-            recent = self.client.messages.list(to=address(to, channel), date_sent_after=since, limit=50)
+            newest = self.client.messages.list(to=to_address, limit=LOOKUP_NEWEST)
+            sent = (self.client.messages.list(to=to_address, date_sent_after=earliest, limit=LOOKUP_SENT)
+                    if earliest is not None else [])
         except Exception as exc:  # cannot tell: the caller retries the lookup later rather than risk a double send
             raise classify(exc) from exc
-        return [message.sid for message in recent if message.body == body]
+        found: list[str] = []
+        for message in [*newest, *sent]:
+            if message.sid in found or (message.direction or "outbound-api") != "outbound-api":
+                continue  # a TwiML reply (outbound-reply) or an inbound message is never an outbox send
+            if earliest is not None and message.date_created is not None and message.date_created < earliest:
+                continue
+            text = message.body or ""
+            if (all(value in text for value in values) if template else text == body):
+                found.append(message.sid)
+        return found
 
 
 def transport_from_config(config: dict) -> Transport:

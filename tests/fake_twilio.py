@@ -25,6 +25,18 @@ What is faked (checked against twilio-python 9.13):
   as Twilio does; RFC 2822 ``date_created``; ``error_code`` null, ...).
 * ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`` returns an
   accepted message (404 / 20404 otherwise).
+* ``GET /2010-04-01/Accounts/{AccountSid}/Messages.json`` lists accepted
+  messages newest first, filtered by ``To``, ``From``, ``DateSent``,
+  ``DateSent<`` and ``DateSent>`` (a date ``YYYY-MM-DD`` compares days, a
+  date-time compares instants; both bounds inclusive), in pages of
+  ``PageSize`` (default 50) followed through ``next_page_uri``.
+* Like Twilio, an accepted message stays "queued" (or "accepted") with an empty
+  ``date_sent`` until ``mark_sent`` says it left; a ``DateSent`` filter leaves
+  such a message out, exactly as Twilio does.
+* A ContentSid message is stored with a rendered body, as Twilio's resource
+  shows it: ``"[template HX…] "`` followed by its ContentVariables' values.
+* Timestamps come from ``clock`` (default: the wall clock), so a test that sets
+  its own clock can hand it over: ``FakeTwilio(clock=bot.clock.now)``.
 * Errors use Twilio's legacy JSON ``{"code", "message", "more_info", "status"}``
   so the client raises ``TwilioRestException`` with ``.status`` and ``.code``.
 
@@ -68,7 +80,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Hashable, Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 API_VERSION = "2010-04-01"
 
@@ -117,6 +129,32 @@ def _num_segments(body: str) -> int:
         return 1
     single, multi = (160, 153) if set(body) <= _GSM7 else (70, 67)
     return 1 if len(body) <= single else -(-len(body) // multi)
+
+
+def _when(value: str):
+    """A DateSent filter value: a date (``YYYY-MM-DD``) or an ISO 8601 instant (``…T…Z``)."""
+    if "T" not in value:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _matches(date_sent: Optional[datetime], op: str, when) -> bool:
+    """Does a message sent at ``date_sent`` pass the filter? Never when it has not been sent yet."""
+    if date_sent is None:
+        return False
+    value = date_sent.astimezone(timezone.utc)
+    left = value.date() if not isinstance(when, datetime) else value
+    return {"=": left == when, ">": left >= when, "<": left <= when}[op]
+
+
+def _render_template(content_sid: str, variables: Optional[str]) -> str:
+    """What the fake shows as a template message's body: the template's sid and its variables' values."""
+    try:
+        values = json.loads(variables or "{}")
+    except ValueError:
+        values = {}
+    shown = [str(values[key]) for key in sorted(values, key=lambda k: (len(k), k))] if isinstance(values, dict) else []
+    return " ".join([f"[template {content_sid}]", *shown])
 
 
 class _Server(ThreadingHTTPServer):
@@ -173,9 +211,11 @@ class FakeTwilio:
         self,
         account_sid: Optional[str] = None,
         auth_token: str = "fake-auth-token",
+        clock: Optional[Callable[[], datetime]] = None,
     ):
         self.account_sid = account_sid or "AC" + uuid.uuid4().hex
         self.auth_token = auth_token
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -300,6 +340,22 @@ class FakeTwilio:
         """Undo ``outside_window``."""
         with self._lock:
             self._outside_window.discard(_bare(number))
+
+    def mark_sent(self, sid: Optional[str] = None, at: Optional[datetime] = None) -> int:
+        """Let message ``sid`` (default: every one still queued) leave the queue: status "sent" and a
+        ``date_sent`` (``at`` or now). Returns how many changed."""
+        moment = at or self.clock()
+        changed = 0
+        with self._lock:
+            for message in self._messages:
+                if (sid is None or message["sid"] == sid) and message["date_sent"] is None:
+                    resource = self._by_sid[message["sid"]]["resource"]
+                    message["status"] = resource["status"] = "sent"
+                    message["date_sent"] = moment
+                    resource["date_sent"] = format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+                    resource["date_updated"] = resource["date_sent"]
+                    changed += 1
+        return changed
 
     def reset(self, *, behaviour: bool = True) -> None:
         """Clear recorded requests/messages and (unless behaviour=False) all scripted behaviour."""
@@ -431,7 +487,10 @@ class FakeTwilio:
         if not match or match["account"] != self.account_sid:
             return 404, self._error(404, 20404, f"The requested resource {path} was not found")
         if listing:
-            return 200, self._list(form, path)
+            try:
+                return 200, self._list(form, path)
+            except ValueError:
+                return 400, self._error(400, 20001, "Invalid filter or paging parameter")
         if fetch:
             with self._lock:
                 message = self._by_sid.get(fetch["sid"])
@@ -495,25 +554,42 @@ class FakeTwilio:
             return None
 
     def _list(self, query: dict, path: str) -> dict:
-        """GET Messages.json: the accepted messages, newest first, filtered by To (one page, as Twilio shapes it)."""
+        """GET Messages.json: accepted messages, newest first, filtered as Twilio filters, one page of them.
+
+        A DateSent filter only ever matches messages that have a date_sent: one still queued has none.
+        Raises ValueError on a filter or paging value Twilio would refuse.
+        """
+        bounds = [(op, _when(query[name])) for name, op in
+                  (("DateSent", "="), ("DateSent>", ">"), ("DateSent<", "<")) if query.get(name)]
+        size = max(1, min(1000, int(query.get("PageSize") or 50)))
+        page = max(0, int(query.get("Page") or 0))
         with self._lock:
             found = [self._by_sid[m["sid"]]["resource"] for m in reversed(self._messages)
-                     if not query.get("To") or m["to"] == query["To"]]
-        return {"messages": found, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None,
-                "page": 0, "page_size": len(found) or 50, "start": 0, "end": max(0, len(found) - 1), "uri": path}
+                     if (not query.get("To") or m["to"] == query["To"])
+                     and (not query.get("From") or m["from"] == query["From"])
+                     and all(_matches(m["date_sent"], op, when) for op, when in bounds)]
+        chunk = found[page * size:(page + 1) * size]
+        rest = {k: v for k, v in query.items() if k not in ("Page", "PageToken")}
+        next_uri = (f"{path}?{urlencode({**rest, 'PageSize': size, 'Page': page + 1})}"
+                    if (page + 1) * size < len(found) else None)
+        return {"messages": chunk, "first_page_uri": f"{path}?{urlencode({**rest, 'PageSize': size, 'Page': 0})}",
+                "next_page_uri": next_uri, "previous_page_uri": None, "page": page, "page_size": size,
+                "start": page * size, "end": page * size + max(0, len(chunk) - 1), "uri": path}
 
     def _accept(self, form: dict) -> dict:
         """Store an accepted message and build its Message resource (caller holds the lock)."""
         sid = "SM" + uuid.uuid4().hex
-        now = format_datetime(datetime.now(timezone.utc))
+        now = format_datetime(self.clock().astimezone(timezone.utc), usegmt=True)
         body = form.get("Body", "")
+        shown = body or (_render_template(form["ContentSid"], form.get("ContentVariables"))
+                         if form.get("ContentSid") else "")
         service = form.get("MessagingServiceSid") or None
         from_ = form.get("From") or None
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
         resource = {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
-            "body": body,
+            "body": shown,
             "date_created": now,
             "date_sent": None,
             "date_updated": now,
@@ -545,6 +621,7 @@ class FakeTwilio:
             "status_callback": form.get("StatusCallback") or None,
             "messaging_service_sid": service,
             "status": resource["status"],
+            "date_sent": None,
             "accepted_at": time.monotonic(),
         }
         self._messages.append(message)

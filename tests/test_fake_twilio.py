@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -269,3 +270,50 @@ def test_it_starts_and_stops_without_a_context_manager():
     fake.stop()
     with pytest.raises(RuntimeError):
         fake.base_url
+
+
+def test_a_queued_message_is_listed_but_has_no_date_sent_until_it_leaves(fake, client):
+    """Like Twilio: DateSent stays empty while a message is queued, so a DateSent filter leaves it out."""
+    msg = send(client, outbox=7, body="Commande CMD-0001")
+    earlier = datetime.now(timezone.utc) - timedelta(minutes=5)
+
+    [listed] = client.messages.list(to=WA_TO, limit=20)
+    assert (listed.sid, listed.status, listed.date_sent, listed.body) == (msg.sid, "queued", None, "Commande CMD-0001")
+    assert listed.date_created is not None and listed.direction == "outbound-api"
+    assert client.messages.list(to=WA_TO, date_sent_after=earlier, limit=20) == []
+    assert client.messages.list(date_sent=earlier.date(), limit=20) == []
+
+    assert fake.mark_sent() == 1
+    [sent] = client.messages.list(to=WA_TO, date_sent_after=earlier, limit=20)
+    assert (sent.sid, sent.status) == (msg.sid, "sent") and sent.date_sent >= earlier
+    assert client.messages.list(to=WA_TO, date_sent_before=earlier, limit=20) == []
+    assert client.messages.list(to="whatsapp:+573009999999", limit=20) == []
+    assert fake.mark_sent() == 0  # nothing left in the queue
+
+
+def test_it_lists_newest_first_in_pages(fake, client):
+    """Listings come a PageSize at a time; the real client follows next_page_uri."""
+    sids = [send(client, outbox=n, body=f"message {n}").sid for n in range(7)]
+
+    listed = client.messages.list(to=WA_TO, page_size=3)
+    assert [m.sid for m in listed] == sids[::-1]
+    assert len([r for r in fake.requests if r["method"] == "GET"]) == 3
+    assert [m.sid for m in client.messages.list(to=WA_TO, limit=2)] == sids[:-3:-1]
+
+
+def test_its_clock_stamps_messages():
+    """A test can hand the fake its own clock."""
+    moment = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+    with FakeTwilio(clock=lambda: moment) as fake:
+        message = send(make_client(fake))
+        fake.mark_sent()
+        [listed] = make_client(fake).messages.list(to=WA_TO, limit=5)
+    assert message.date_created == moment and listed.date_sent == moment
+
+
+def test_a_template_message_shows_its_variables_in_its_body(fake, client):
+    """Twilio renders a template's text: the fake shows the template and the variables' values."""
+    msg = client.messages.create(to=WA_TO, from_=WA_FROM, content_sid="HX" + "2" * 32,
+                                 content_variables=json.dumps({"1": "CMD-0004", "2": "40 pots"}))
+    assert msg.body == f"[template HX{'2' * 32}] CMD-0004 40 pots"
+    assert fake.messages[0]["body"] is None  # what was posted: no Body

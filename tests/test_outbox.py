@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 from bot import clock
 from bot.models import Message, OutboxAttempt, OutboxItem, Producer
 from bot.outbound import TwilioTransport
-from bot.outbox import RateLimiter, Sender, enqueue, enqueue_many
+from bot.outbox import LEASE, RateLimiter, Sender, enqueue, enqueue_many
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
 
@@ -22,7 +23,7 @@ OUTBOX = FakeTwilio.query_param("outbox")
 
 @pytest.fixture
 def fake():
-    with FakeTwilio() as server:
+    with FakeTwilio(clock=clock.now) as server:  # stamps messages with the clock the test sets
         yield server
 
 
@@ -262,3 +263,104 @@ def test_a_timeout_after_twilio_accepted_does_not_send_twice(db, fake):
         slow.run_once()
     assert (item(db).status, item(db).provider_sid) == ("sent", fake.messages[0]["sid"])
     assert fake.accepted_count() == 1  # found by asking Twilio, not sent again
+
+
+def at(moment):
+    return clock.frozen_at(moment, all_threads=True)
+
+
+def wait_until(condition, what: str, seconds: float = 30.0):
+    """Wait for something another thread does (a safety net against a hang, not a measure of speed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_claim_left_by_a_stopped_sender_lapses_within_the_lease_and_is_looked_up_first(db, fake):
+    put(db, key="tip:1", phone="+221770000101")
+    put(db, key="tip:2", phone="+221770000102")
+    start = clock.now()
+    with at(start):
+        dead = sender(db, fake)
+        first, second = dead.claim()
+        # Twilio accepts the first; the sender stops (kill -9) before it hears back, and never calls for the second.
+        dead.transport.send(first.recipient, first.channel, body=first.body,
+                            status_callback=dead.status_callback(first))
+    assert fake.messages[0]["date_sent"] is None  # still queued at Twilio: DateSent is empty
+    with at(start + LEASE - timedelta(seconds=1)):
+        assert sender(db, fake).run_once() == 0  # the lease still holds
+    with at(start + LEASE + timedelta(seconds=1)):
+        assert sender(db, fake).run_once() == 2
+    assert (item(db, "tip:1").status, item(db, "tip:1").provider_sid) == ("sent", fake.messages[0]["sid"])
+    assert item(db, "tip:2").status == "sent"
+    assert fake.accepted_by(OUTBOX) == {str(first.id): 1, str(second.id): 1}
+
+
+def test_a_template_left_mid_call_is_found_by_its_variables(db, fake):
+    variables = {"1": "CMD-0007", "2": "40"}
+    put(db, channel="whatsapp", content_sid="HX" + "3" * 32, content_variables=variables,
+        body="Commande CMD-0007 : 40 pots")
+    start = clock.now()
+    with at(start):
+        dead = sender(db, fake)
+        [claimed] = dead.claim()
+        dead.transport.send(claimed.recipient, "whatsapp", content_sid=claimed.content_sid,
+                            content_variables=variables)
+    with at(start + LEASE + timedelta(seconds=1)):
+        assert sender(db, fake).run_once() == 1
+    assert (item(db).status, item(db).provider_sid) == ("sent", fake.messages[0]["sid"])
+    assert fake.accepted_count() == 1
+
+
+def test_a_claim_is_renewed_while_its_call_is_in_flight(db, fake):
+    put(db)
+    fake.accept_then_hang_next(60)  # Twilio has it and does not answer: the call stays in flight
+    busy = Sender(db=db, transport=transport(fake, timeout=30), rates={}, renew_every=0.02)
+    start = clock.now()
+    with at(start):
+        running = threading.Thread(target=busy.run_once)
+        running.start()
+        assert fake.wait_for_accepted(1, timeout=30)
+    with at(start + LEASE - timedelta(seconds=5)):
+        wait_until(lambda: item(db).claimed_at == start + LEASE - timedelta(seconds=5), "the lease to be renewed")
+    with at(start + LEASE + timedelta(seconds=10)):  # the first claim would have lapsed; the renewed one holds
+        assert sender(db, fake).run_once() == 0
+        assert (item(db).status, item(db).claimed_by) == ("sending", busy.worker_id)
+        fake.stop()  # the hung request now answers: the busy sender records its send
+        running.join(timeout=60)
+    assert not running.is_alive()
+    assert (item(db).status, item(db).provider_sid) == ("sent", fake.messages[0]["sid"])
+    assert fake.accepted_count() == 1
+
+
+def test_a_stopped_sender_finishes_its_call_in_flight_and_hands_back_the_rest(db, fake):
+    put(db, key="alert:1", body="Commande CMD-0001 : yaourt 40 pots")
+    put(db, key="alert:2", body="Commande CMD-0001 annulée")  # same producer: leaves after the first
+    fake.accept_then_hang_next(60)
+    stop = threading.Event()
+    stopping = Sender(db=db, transport=transport(fake, timeout=3), rates={}, rng=random.Random(1))
+    running = threading.Thread(target=stopping.run_forever, args=(stop, 0.05))
+    running.start()
+    assert fake.wait_for_accepted(1, timeout=30)
+    stop.set()  # SIGTERM: the call in flight goes on until it ends (here: times out)
+    running.join(timeout=60)
+    assert not running.is_alive()
+    first, second = item(db, "alert:1"), item(db, "alert:2")
+    assert (first.status, first.attempts) == ("pending", 1) and "Timeout" in first.last_error  # recorded
+    assert (second.status, second.attempts, second.claimed_by) == ("pending", 0, None)  # handed back unsent
+    assert second.not_before <= clock.now()  # due at once
+    with later(5):
+        assert sender(db, fake).run_once() == 2
+    assert [m["body"] for m in fake.messages] == ["Commande CMD-0001 : yaourt 40 pots", "Commande CMD-0001 annulée"]
+    assert (item(db, "alert:1").status, item(db, "alert:2").status) == ("sent", "sent")
+    assert item(db, "alert:1").provider_sid == fake.messages[0]["sid"]
+
+
+def test_drain_sends_what_is_due_and_counts_it(db, fake):
+    put(db, key="tip:1", phone="+221770000101")
+    put(db, key="tip:2", phone="+221770000102")
+    put(db, key="tip:3", phone="+221770000103", not_before=clock.now() + timedelta(hours=1))
+    drained = sender(db, fake, batch_size=1).drain()
+    assert (drained["sent"], drained["found"]) == (2, 0)
+    assert fake.accepted_count() == 2 and item(db, "tip:3").status == "pending"

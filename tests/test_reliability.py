@@ -9,7 +9,10 @@ import json
 import logging
 import os
 import random
+import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,7 +30,7 @@ from bot.inbound import InboundMessage, receive
 from bot.models import (ConversationState, Message, OutboxItem, PriceObservation, Producer, Product,
                         StockReport)
 from bot.outbound import ConsoleTransport, TwilioTransport
-from bot.outbox import PENDING, SENDING, Sender
+from bot.outbox import LEASE, PENDING, SENDING, Sender, enqueue
 from scheduler import jobs
 from tests.conftest import TOKEN, app_config
 from tests.fake_twilio import FakeTwilio
@@ -539,3 +542,112 @@ def test_two_schedulers_for_an_hour_enqueue_every_reminder_and_tip_once(service,
     assert len(keys) == len(set(keys)) == sum(added)
     assert {key for key in keys if not key.startswith("broadcast:")} == expected
     assert len([key for key in keys if key.startswith("broadcast:")]) == len(ids)
+
+
+# --- 12. a sender stopped mid-call -----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPIENTS = [f"+2217730{n:05d}" for n in range(4)]  # two messages each: four calls in flight, four waiting
+
+
+def queue_messages(db) -> list[int]:
+    with db.transaction() as session:
+        for round_ in range(2):
+            for n, phone in enumerate(RECIPIENTS):
+                enqueue(session, dedupe_key=f"mid-call:{n}:{round_}", kind="test", recipient=phone, channel="sms",
+                        body=f"Commande CMD-{n:04d} : message {round_ + 1}")
+        return list(session.scalars(select(OutboxItem.id).order_by(OutboxItem.id)))
+
+
+def sender_process(database_url: str, fake: FakeTwilio, log_path: Path, *args: str,
+                   twilio_timeout: float = 60.0) -> subprocess.Popen:
+    """`flask --app app ARGS` in a process of its own, sending through the fake Twilio."""
+    env = {**os.environ, "DATABASE_URL": database_url, "OUTBOUND_BACKEND": "twilio",
+           "TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
+           "TWILIO_SMS_FROM": "+15005550006", "TWILIO_API_BASE_URL": fake.base_url,
+           "TWILIO_TIMEOUT": str(twilio_timeout), "PUBLIC_BASE_URL": PUBLIC, "QUIET_HOURS": "off",
+           "OUTBOX_RATE_SMS": "0", "STAFF_PHONES": "", "ADMIN_TOKEN": TOKEN, "ADMIN_PASSWORD": "test-password",
+           "SECRET_KEY": "test-secret", "PYTHONUNBUFFERED": "1"}
+    env.pop("TWILIO_MESSAGING_SERVICE_SID", None)
+    env.pop("TWILIO_WHATSAPP_FROM", None)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def drain_at(database_url: str, fake: FakeTwilio, log_path: Path, moment: datetime) -> dict[str, int]:
+    """Run `flask --app app outbox drain --at MOMENT` to the end; what it says it did."""
+    start = log_path.stat().st_size if log_path.exists() else 0
+    process = sender_process(database_url, fake, log_path, "outbox", "drain", "--at", moment.isoformat(),
+                             twilio_timeout=10)
+    assert process.wait(timeout=120) == 0, log_path.read_text()[start:]
+    said = log_path.read_text()[start:]
+    found = re.search(r"outbox drain: (\d+) sent \((\d+) of them already at Twilio", said)
+    assert found, said
+    return {"sent": int(found[1]), "found": int(found[2])}
+
+
+def statuses(db) -> dict[str, int]:
+    with db.transaction() as session:
+        return dict(session.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status)).all())
+
+
+def test_a_sender_killed_mid_call_sends_nothing_twice_and_what_it_held_leaves_within_seconds(database_url, db,
+                                                                                              tmp_path):
+    """kill -9 while Twilio has accepted four messages and not answered: a new sender finds those four at
+    Twilio, sends the four the dead one never called for, and takes the rows back as soon as the lease lapses."""
+    ids = queue_messages(db)
+    log_path = tmp_path / "senders.log"
+    with FakeTwilio(clock=clock.now) as fake:
+        fake.accept_then_hang_next(300, times=4)
+        start = clock.now()
+        dying = sender_process(database_url, fake, log_path, "outbox", "drain", "--at", start.isoformat())
+        try:
+            assert fake.wait_for_accepted(4, timeout=120), log_path.read_text()
+        finally:
+            dying.kill()  # SIGKILL: nothing is recorded, nothing handed back
+            dying.wait(timeout=60)
+        assert statuses(db) == {SENDING: 8}
+        assert all(m["date_sent"] is None for m in fake.messages)  # Twilio still has them queued
+
+        # While the lease holds, a new sender leaves them alone ...
+        assert drain_at(database_url, fake, log_path, start + LEASE - timedelta(seconds=1)) == {"sent": 0, "found": 0}
+        assert statuses(db) == {SENDING: 8}
+        # ... one second after it lapsed, it takes them back, asks Twilio first and sends what Twilio lacks.
+        assert drain_at(database_url, fake, log_path, start + LEASE + timedelta(seconds=1)) == {"sent": 8, "found": 4}
+        assert assert_sent_exactly_once(db, fake) == len(ids) == 8
+        assert fake.accepted_count() == 8
+
+
+@pytest.mark.parametrize("command", [("worker",), ("serve", "--port", "0"), ("outbox", "drain")],
+                         ids=["worker", "serve", "outbox-drain"])
+def test_a_sender_stopped_with_sigterm_mid_call_finishes_records_and_exits_0(database_url, db, tmp_path, command):
+    """SIGTERM (every deploy) while Twilio has accepted four messages and hangs: the process stops claiming,
+    finishes and records the four calls, hands back the four it had not started, and exits 0."""
+    ids = queue_messages(db)
+    log_path = tmp_path / "senders.log"
+    with FakeTwilio(clock=clock.now) as fake:
+        fake.accept_then_hang_next(300, times=4)
+        start = clock.now()
+        stopping = sender_process(database_url, fake, log_path, *command, "--at", start.isoformat(),
+                                  twilio_timeout=5)
+        try:
+            assert fake.wait_for_accepted(4, timeout=120), log_path.read_text()
+            stopping.send_signal(signal.SIGTERM)
+            assert stopping.wait(timeout=120) == 0, log_path.read_text()
+        finally:
+            if stopping.poll() is None:
+                stopping.kill()
+        assert fake.accepted_count() == 4  # nothing more was claimed or called after SIGTERM
+        with db.transaction() as session:
+            rows = session.scalars(select(OutboxItem).order_by(OutboxItem.id)).all()
+            in_flight = [row for row in rows if row.attempts == 1]
+            handed_back = [row for row in rows if row.attempts == 0]
+            assert {row.status for row in rows} == {PENDING}  # nothing left claimed
+            assert len(in_flight) == len(handed_back) == 4
+            assert all("Timeout" in row.last_error for row in in_flight)  # each call's end was recorded
+            assert all(row.claimed_by is None and row.not_before <= start for row in handed_back)  # due at once
+            due = max(row.not_before for row in rows)  # the timed-out calls wait out a short backoff
+
+        assert drain_at(database_url, fake, log_path, due) == {"sent": 8, "found": 4}
+        assert assert_sent_exactly_once(db, fake) == len(ids) == 8
