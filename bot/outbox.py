@@ -457,11 +457,16 @@ class Sender:
         """Drain the outbox until `stop` is set; a database outage pauses the loop instead of ending it.
 
         Once `stop` is set nothing more is claimed, what was claimed but not started is handed back, and
-        the calls in flight finish and are recorded before this returns.
+        the calls in flight finish and are recorded before this returns. `stop` defaults to `self.stop`;
+        another event stands in for it while this runs.
         """
-        if stop is not None:
-            self.stop = stop
-        stop = self.stop
+        previous, self.stop = self.stop, stop or self.stop
+        try:
+            self._loop(self.stop, idle_seconds)
+        finally:
+            self.stop = previous
+
+    def _loop(self, stop: threading.Event, idle_seconds: float) -> None:
         while not stop.is_set():
             try:
                 handled = self.run_once()

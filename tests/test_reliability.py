@@ -1,5 +1,5 @@
 """Reliability: replayed webhooks, load with a faulty Twilio, a database restart, SQLite contention, fuzzing,
-and two schedulers at once. `pytest -m reliability`; each test runs on SQLite and, with TEST_DATABASE_URL, on
+two schedulers at once, and a sender process killed (kill -9) or stopped (SIGTERM) mid-call. `pytest -m reliability`; each test runs on SQLite and, with TEST_DATABASE_URL, on
 PostgreSQL. The database restart restarts the whole PostgreSQL server, so it runs only with
 RELIABILITY_PG_RESTART=1 (.ci/run sets it; never set it while others use the same server).
 """
@@ -319,7 +319,7 @@ def test_a_database_restart_mid_run_loses_nothing_and_halves_nothing(service, db
             assert level(db, phone) == (p + 3 * (messages - 1)) % 20
         stop.set()
         running.join(timeout=60)
-        # A claim left by a send the outage interrupted goes stale after 10 minutes: step past it too.
+        # A claim left by a send the outage interrupted lapses after the lease: step past it too.
         drain(db, twilio_sender(db, fake), past_stale_claims=True)
         assert_sent_exactly_once(db, fake)
 
