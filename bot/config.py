@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 # Settings whose defaults live next to the code that uses them; taken from the environment only when set.
@@ -12,8 +13,26 @@ PASSED_THROUGH = ("TWILIO_TEMPLATES", "QUIET_HOURS", "PRICE_TIP_SCHEDULE", "STOC
                   "SCHEDULER_INTERVAL_MINUTES", "WEEKLY_WINDOW_HOURS")
 
 
+class ConfigError(RuntimeError):
+    """A setting the service cannot start with; the message says which one and what to set."""
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _count(env, name: str, default: int, minimum: int = 0) -> int:
+    """A whole-number setting; anything else stops the start with a message naming the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
 
 
 def from_environment(env: os._Environ | dict | None = None) -> dict:
@@ -44,7 +63,30 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "OPTOUT_WORDS": _split(env.get("OPTOUT_WORDS")) or ["bayi", "bàyyi", "noppi"],
         "STAFF_PHONES": _split(env.get("STAFF_PHONES")),
         "CONVERSATION_TIMEOUT_MINUTES": int(env.get("CONVERSATION_TIMEOUT_MINUTES") or 30),
+        # How many proxies in front of the web process append to X-Forwarded-For / set X-Forwarded-Proto.
+        # 0 trusts no such header: a client's address is the socket's, whatever it writes in its headers.
+        "TRUSTED_PROXIES": _count(env, "TRUSTED_PROXIES", 0),
+        # Threads per gunicorn worker (the Procfile passes the same variable); the database pool matches it.
+        "WEB_THREADS": _count(env, "WEB_THREADS", 8, minimum=1),
     }
+
+
+def check(config: dict) -> None:
+    """Refuse to start with settings that would make the service unsafe; ConfigError says what to set."""
+    proxies = config.get("TRUSTED_PROXIES", 0)
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        raise ConfigError(f"TRUSTED_PROXIES must be a whole number, 0 or more, not {proxies!r}")
+    base = config.get("PUBLIC_BASE_URL")
+    if config.get("TWILIO_AUTH_TOKEN") and not base:
+        raise ConfigError(
+            "PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set: Twilio signs the exact URL it calls, and "
+            "without it the URL checked would be built from headers any client can write. Set it to the address "
+            "Twilio calls, e.g. PUBLIC_BASE_URL=https://ovop.example.org")
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) address such as https://ovop.example.org, "
+                              f"not {base!r}")
 
 
 def fill_secrets(config: dict, store: Path | None = None) -> list[str]:

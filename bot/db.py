@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
+# Connections a process may open beyond its pool (the worker's sender and scheduler threads in `serve`).
+POOL_OVERFLOW = 2
 
 
 def default_url() -> str:
@@ -43,10 +46,14 @@ def _make_sqlite_safe(engine: Engine) -> None:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str | None = None, **engine_options):
+    def __init__(self, url: str | None = None, *, pool_size: int | None = None, **engine_options):
+        """`pool_size`: connections kept open, one per thread that may run a request at the same time."""
         self.url = make_url(url or default_url())
         if self.url.drivername == "postgresql":  # plain postgresql:// means psycopg 3 here
             self.url = self.url.set(drivername="postgresql+psycopg")
+        if pool_size and self.url.database not in (None, "", ":memory:"):
+            engine_options.setdefault("pool_size", pool_size)
+            engine_options.setdefault("max_overflow", POOL_OVERFLOW)
         if self.dialect == "sqlite":
             engine_options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         else:
@@ -76,5 +83,31 @@ class Database:
         except Exception:  # any failure means "not healthy"; the caller answers 503
             return False
 
+    def revision(self) -> str | None:
+        """The migration the database is at (None when it was never migrated)."""
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        return ",".join(sorted(found)) or None
+
+    def health(self) -> str | None:
+        """None when the database answers and is at the migrations' head, else what is wrong, in a few words."""
+        try:
+            at = self.revision()
+        except Exception:  # any failure means "not healthy"; the caller answers 503
+            return "database unreachable"
+        head = head_revision()
+        if at != head:
+            return f"database at migration {at or 'none'}, the code needs {head}: run `flask --app app db upgrade`"
+        return None
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@functools.lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration under migrations/ (several heads, which Alembic allows, are joined with commas)."""
+    from alembic.script import ScriptDirectory  # only the health check needs Alembic at run time
+    return ",".join(sorted(ScriptDirectory(str(ROOT / "migrations")).get_heads()))

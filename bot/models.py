@@ -372,3 +372,28 @@ class OrderNotification(Base):
     order: Mapped[Order] = relationship(back_populates="notifications")
     producer: Mapped[Producer] = relationship()
     __table_args__ = (UniqueConstraint("order_id", "producer_id", name="uq_order_notifications_order_producer"),)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins in a row of one account (`kind` "account") or one client address ("address").
+
+    Shared by every web worker and kept across restarts; `next_attempt_at` is when the next try is allowed.
+    """
+
+    __tablename__ = "login_throttles"
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class StaffSession(Base):
+    """One signed-in dashboard session. The cookie holds a random token, this row its SHA-256 and its end;
+    signing out deletes the row, so a copy of the cookie no longer opens anything."""
+
+    __tablename__ = "staff_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

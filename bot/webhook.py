@@ -7,6 +7,7 @@ import uuid
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import status as delivery
 from bot.inbound import InboundMessage, clean_text, receive
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Twilio posts a few KB (a WhatsApp text of 4,096 characters, percent-encoded, is under 50 KB): anything larger
+# is refused with 413 before a byte of it is parsed, signature check included.
+MAX_BODY = 64 * 1024
 
 
 def _twiml_response(document: str, status: int = 200) -> Response:
@@ -23,12 +27,27 @@ def _twiml_response(document: str, status: int = 200) -> Response:
 
 
 def _signed_url() -> str:
-    """The URL Twilio signed: PUBLIC_BASE_URL + path when set, else the URL seen through ProxyFix."""
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if not base:
-        return request.url
+    """The URL Twilio signed: PUBLIC_BASE_URL + path (signed mode cannot start without PUBLIC_BASE_URL)."""
+    base = current_app.config["PUBLIC_BASE_URL"]
     query = request.query_string.decode("latin-1")
     return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+@bp.before_request
+def cap_body():
+    """Cap the body before anything reads it: a declared length over MAX_BODY is refused unread; a body of
+    unknown length (chunked) is read here, MAX_BODY + 1 bytes at most (Werkzeug would cut it silently)."""
+    request.max_content_length = MAX_BODY
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        request.max_content_length = MAX_BODY + 1
+        if len(request.get_data(cache=True)) > MAX_BODY:
+            raise RequestEntityTooLarge()
+        request.max_content_length = MAX_BODY
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error):
+    return Response(f"request body larger than {MAX_BODY} bytes\n", status=413, mimetype="text/plain")
 
 
 @bp.before_request

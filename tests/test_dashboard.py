@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from admin import csv_import, ui_text
-from admin.auth import FailedLogins
+from admin import auth
 from admin.charts import Series, line_chart
 from app import create_app
 from bot import clock, orders, stock
@@ -149,27 +149,22 @@ def test_the_password_is_never_logged(visitor, caplog):
     assert "a-guess-to-hide" not in caplog.text and PASSWORD not in caplog.text
 
 
-def test_after_five_failed_logins_the_address_waits(visitor, dash):
-    for _ in range(5):
-        assert visitor.login(password="wrong").status_code == 401
-    refused = visitor.login()  # even the right password, while the address is blocked
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-    assert visitor.get("/overview").status_code == 302
-    other = Staff(dash.test_client())
-    other.client.environ_base["REMOTE_ADDR"] = "10.0.0.9"
-    assert other.login().status_code == 302
+def test_after_a_few_failed_logins_the_account_waits_a_moment_and_then_may_try_again(visitor):
+    start = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
+    with clock.frozen_at(start):
+        for _ in range(auth.FREE_FAILURES["account"] + 1):
+            assert visitor.login(password="wrong").status_code == 401
+        refused = visitor.login()  # even the right password, while the account waits
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        assert visitor.get("/overview").status_code == 302
+    with clock.frozen_at(start + timedelta(seconds=1)):
+        assert visitor.login().status_code == 302
 
 
-def test_failed_logins_are_forgotten_after_the_window():
-    now = [1000.0]
-    failures = FailedLogins(limit=5, window=900, clock=lambda: now[0])
-    for _ in range(5):
-        failures.failed("1.2.3.4")
-    assert failures.retry_after("1.2.3.4") == 900 and failures.retry_after("5.6.7.8") == 0
-    now[0] += 899
-    assert failures.retry_after("1.2.3.4") == 1
-    now[0] += 1
-    assert failures.retry_after("1.2.3.4") == 0
+def test_the_wait_doubles_with_each_failure_up_to_a_minute():
+    free = auth.FREE_FAILURES["account"]
+    assert [auth.delay_after(n, free) for n in range(1, free + 9)] == [0] * free + [1, 2, 4, 8, 16, 32, 60, 60]
+    assert auth.delay_after(10_000, free) == auth.MAX_DELAY
 
 
 def test_signing_out_ends_the_session(staff):

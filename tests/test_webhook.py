@@ -71,18 +71,18 @@ def test_it_refuses_a_signature_made_for_another_body(signed_app):
     assert response.status_code == 403
 
 
-def test_it_checks_the_url_twilio_saw_behind_a_proxy(database_url):
-    app = create_app(app_config(database_url, TWILIO_AUTH_TOKEN=AUTH, PUBLIC_BASE_URL=None))
-    client = app.test_client()
+def test_it_checks_the_public_url_whatever_forwarded_headers_say(signed_app):
     form = inbound_form("+221770000101", "salam", "SM4")
-    signature = sign(AUTH, "https://bot.ovop.sn/twilio/inbound", form)
-    proxied = {"X-Twilio-Signature": signature, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "bot.ovop.sn"}
-    assert client.post("/twilio/inbound", data=form, headers=proxied).status_code == 200
-    # The same request without the proxy's headers was signed for another URL.
-    form2 = inbound_form("+221770000101", "salam", "SM5")
-    plain = {"X-Twilio-Signature": sign(AUTH, "https://bot.ovop.sn/twilio/inbound", form2)}
-    assert client.post("/twilio/inbound", data=form2, headers=plain).status_code == 403
-    app.extensions["ovop"].db.dispose()
+    forged = sign(AUTH, "https://evil.example/twilio/inbound", form)
+    headers = {"X-Twilio-Signature": forged, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    assert signed_app.test_client().post("/twilio/inbound", data=form, headers=headers).status_code == 403
+    assert post_signed(signed_app.test_client(), form, **{"X-Forwarded-Host": "evil.example"}).status_code == 200
+
+
+def test_signed_mode_refuses_to_start_without_the_public_url(database_url):
+    from bot.config import ConfigError
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set"):
+        create_app(app_config(database_url, TWILIO_AUTH_TOKEN=AUTH, PUBLIC_BASE_URL=None))
 
 
 def test_it_records_the_message_and_opens_the_whatsapp_window(client, db, producer):
