@@ -233,6 +233,7 @@ class FakeTwilio:
     def _clear_behaviour(self) -> None:
         """Forget scripted answers, fault rates and per-number behaviour."""
         self._script: deque[tuple] = deque()
+        self._list_script: deque[tuple] = deque()
         self._opted_out: set[str] = set()
         self._outside_window: set[str] = set()
         self._rates = {"error_500": 0.0, "error_429": 0.0, "hang": 0.0}
@@ -285,14 +286,16 @@ class FakeTwilio:
     # ------------------------------------------------------------------ scripting
 
     def fail_next(
-        self, status: int, code: Optional[int] = None, times: int = 1, message: Optional[str] = None
+        self, status: int, code: Optional[int] = None, times: int = 1, message: Optional[str] = None,
+        listing: bool = False,
     ) -> None:
-        """Answer the next ``times`` creates with an error (code defaults per status, e.g. 429 -> 20429)."""
+        """Answer the next ``times`` creates (with ``listing``: the next listings of Messages.json instead)
+        with an error (code defaults per status, e.g. 429 -> 20429)."""
         if status < 400:
             raise ValueError("fail_next needs an error status (>= 400)")
         code = code if code is not None else _DEFAULT_CODES.get(status, status)
         with self._lock:
-            self._script.extend([("fail", status, code, message)] * times)
+            (self._list_script if listing else self._script).extend([("fail", status, code, message)] * times)
 
     def accept_then_hang_next(self, seconds: float, times: int = 1) -> None:
         """Make the next ``times`` creates ACCEPT the message, then sleep before answering: the client times out
@@ -487,6 +490,11 @@ class FakeTwilio:
         if not match or match["account"] != self.account_sid:
             return 404, self._error(404, 20404, f"The requested resource {path} was not found")
         if listing:
+            with self._lock:
+                scripted = self._list_script.popleft() if self._list_script else None
+            if scripted is not None:
+                _, status, code, message = scripted
+                return status, self._error(status, code, message)
             try:
                 return 200, self._list(form, path)
             except ValueError:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -317,3 +317,12 @@ def test_a_template_message_shows_its_variables_in_its_body(fake, client):
                                  content_variables=json.dumps({"1": "CMD-0004", "2": "40 pots"}))
     assert msg.body == f"[template HX{'2' * 32}] CMD-0004 40 pots"
     assert fake.messages[0]["body"] is None  # what was posted: no Body
+
+
+def test_it_fails_the_next_listing_when_told(fake, client):
+    """fail_next(listing=True) fails listings and leaves creates alone."""
+    fake.fail_next(500, listing=True)
+    send(client)
+    with pytest.raises(TwilioException, match="20500"):  # the client wraps a failed page in TwilioException
+        client.messages.list(to=WA_TO, limit=5)
+    assert len(client.messages.list(to=WA_TO, limit=5)) == 1

@@ -364,3 +364,18 @@ def test_drain_sends_what_is_due_and_counts_it(db, fake):
     drained = sender(db, fake, batch_size=1).drain()
     assert (drained["sent"], drained["found"]) == (2, 0)
     assert fake.accepted_count() == 2 and item(db, "tip:3").status == "pending"
+
+
+def test_a_lookup_that_fails_is_asked_again_before_anything_is_sent(db, fake):
+    put(db)
+    fake.accept_then_hang_next(3)
+    slow = Sender(db=db, transport=transport(fake, timeout=0.5), rates={}, rng=random.Random(1))
+    slow.run_once()  # Twilio has it; the call timed out
+    fake.fail_next(500, listing=True)
+    with later(5):
+        slow.run_once()  # "has it already gone?" cannot be answered
+    assert (item(db).status, item(db).error_code) == ("pending", None)  # still "may have gone"
+    with later(30):
+        slow.run_once()
+    assert (item(db).status, item(db).provider_sid) == ("sent", fake.messages[0]["sid"])
+    assert fake.accepted_count() == 1
