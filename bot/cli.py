@@ -188,7 +188,9 @@ def serve(host, port, at):
     def interrupt(_signum, _frame):
         raise KeyboardInterrupt  # werkzeug's server loop ends on it, as on Ctrl-C
 
-    signal.signal(signal.SIGTERM, interrupt)
+    # SIGINT too: a shell that starts `serve` in the background leaves SIGINT ignored otherwise.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, interrupt)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
