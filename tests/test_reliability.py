@@ -1,7 +1,8 @@
 """Reliability: replayed webhooks, load with a faulty Twilio, a database restart, SQLite contention, fuzzing,
 two schedulers at once, and a sender process killed (kill -9) or stopped (SIGTERM) mid-call.
 `pytest -m reliability`; each test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL. The database
-restart restarts the whole PostgreSQL server, so it runs only with RELIABILITY_PG_RESTART=1 (.ci/run sets it; never set it while others use the same server).
+restart restarts the whole PostgreSQL server, so it runs only with RELIABILITY_PG_RESTART=1 (.ci/run sets it;
+never set it while others use the same server).
 """
 from __future__ import annotations
 
