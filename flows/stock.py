@@ -220,7 +220,7 @@ def _ask_product(turn, codes: list[str]):
 def _ask_choice(turn, code: str, options: list[float]):
     found = product(turn.session, code)
     turn.data.update(product=code, options=options)
-    turn.say("stock.choose", name=found.name(turn.lang), unit=found.unit,
+    turn.say("stock.choose", name=_capital(found.name(turn.lang)), unit=found.unit,
              options=t("stock.or", turn.lang).join(format_quantity(o) for o in options),
              choices=numbered([format_quantity(o) for o in options]))
     return "stock", "CHOOSE_FIGURE"
@@ -230,11 +230,17 @@ def _ask_confirm(turn, code: str, figure: float, shown: str | None):
     found = product(turn.session, code)
     turn.data.update(product=code, figure=figure)
     params = dict(name=found.name(turn.lang), unit=found.unit, figure=format_quantity(figure))
+    plain = dict(params, name=_capital(params["name"]))
     if shown and shown != format_quantity(figure):
         turn.say("stock.confirm_shown", shown=shown, **params)
     else:
-        turn.say("stock.confirm", **params)
+        turn.say("stock.confirm", **plain)
     return "stock", "CONFIRM_FIGURE"
+
+
+def _capital(name: str) -> str:
+    """A product name opening a question: 'yaourt' -> 'Yaourt'."""
+    return name[:1].upper() + name[1:]
 
 
 def _items_text(turn, items: dict[str, float]) -> str:

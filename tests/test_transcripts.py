@@ -22,11 +22,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import clock
 from bot import stock as ledger
-from bot.models import ConversationState, Producer, Product, ProductAlias
+from bot.models import ConversationState, Producer, Product, ProductAlias, StockReport
 from tests.helpers import inbound_form
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -65,6 +65,10 @@ def _check(db, line: str) -> None:
             product = session.scalar(select(Product).where(Product.code == args[0]))
             aliases = session.scalars(select(ProductAlias.alias).where(ProductAlias.product_id == product.id)).all()
             assert " ".join(args[1:]) in aliases, line
+        elif what == "reports":  # how many ledger lines the producer's messages wrote: nothing more
+            count = session.scalar(select(func.count()).select_from(StockReport)
+                                   .where(StockReport.producer_id == producer.id))
+            assert count == int(args[0]), f"{line}: {count} lines"
         elif what == "language":
             assert producer.language == args[0], line
         elif what == "opted_out":

@@ -378,7 +378,7 @@ def _markers(spans: list[Span]) -> list[Span]:
             i += 1
             continue
         before = _words_before(out, 3)
-        after, after_at = _words_after(spans, i + 1, 2)
+        after, after_at = _words_after(spans, i + 1, 3)
         nxt = spans[after_at] if after_at < len(spans) else None
         # Two counts joined by a word: a range, or a correction.
         if isinstance(nxt, Quantity) and not nxt.qty.zero and after:
@@ -407,7 +407,7 @@ def _markers(spans: list[Span]) -> list[Span]:
             out.append(Sale(span.start, span.end, span.value))
         elif any(w in _FUTURE for w in before) or (after and after[0] in _FUTURE_AFTER):
             out.append(Future(span.start, span.end, span.value))
-        elif any(w in _APPROX for w in before[-2:]) or (after and after[0] in _APPROX_AFTER):
+        elif any(w in _APPROX for w in before[-2:]) or any(tuple(after[:n]) in _APPROX_AFTER for n in (1, 2, 3)):
             out.append(Approximation(span.start, span.end, span.value, span.qty.unit))
         else:
             out.append(span)

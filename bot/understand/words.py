@@ -117,7 +117,7 @@ APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "aroun
                 "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "jege", "genre", "autour",
                 "circa", "approximately", "~")
 CONTAINER_LINKS = ("de", "d", "of", "a", "x", "yu", "bu", "ci", "with", "avec")
-APPROX_AFTER = ("environ", "ish", "approx", "a peu", "plus ou", "or so", "quelque", "comme ca")
+APPROX_AFTER = ("environ", "ish", "approx", "approximativement", "a peu pres", "plus ou moins", "or so", "more or less")
 RANGE_JOIN = ("ou", "or", "walla", "wala", "wal", "ou bien", "voire", "a", "to", "jusqu'a", "jusqua")
 RANGE_START = ("entre", "between", "de", "from", "diggante")
 CORRECT_KEEP_FIRST = ("pas", "not", "et non", "and not", "non pas", "pas de")
@@ -271,7 +271,7 @@ _SALE = _fold_all(SALE_WORDS)
 _FUTURE = _fold_all(FUTURE_WORDS)
 _FUTURE_AFTER = _fold_all(FUTURE_AFTER)
 _APPROX = _fold_all(APPROX_WORDS)
-_APPROX_AFTER = _fold_all(w.split()[0] for w in APPROX_AFTER)
+_APPROX_AFTER = frozenset(tuple(_words(w)) for w in APPROX_AFTER)
 _RANGE_JOIN = _fold_all(RANGE_JOIN)
 _RANGE_START = _fold_all(RANGE_START)
 _CORRECT_KEEP_FIRST = _fold_all(CORRECT_KEEP_FIRST)
@@ -280,7 +280,8 @@ _EN_SMALL = {normalise(w): v for w, v in ENGLISH_SMALL.items()}
 _EN_TENS = {normalise(w): v for w, v in ENGLISH_TENS.items()}
 _NOT_PRODUCT = (_fold_all(FILLER_WORDS) | _STOCK | _POLITE | _YES_NO_ALL | _DISCOURSE | _ONLY | _PRICE
                 | _WORKSHOP | frozenset(w for g in _GREETINGS for w in g) | frozenset(w for p in _CAN for w in p)
-                | _SALE | _FUTURE | _FUTURE_AFTER | _APPROX | _APPROX_AFTER | _RANGE_JOIN | _RANGE_START
+                | _SALE | _FUTURE | _FUTURE_AFTER | _APPROX | frozenset(w for p in _APPROX_AFTER for w in p)
+                | _RANGE_JOIN | _RANGE_START
                 | frozenset(w for p in CORRECT_KEEP_FIRST + CORRECT_KEEP_LAST for w in _words(p))
                 | frozenset(w for ws in DAY_WORDS.values() for w in _words(" ".join(ws))))
 
