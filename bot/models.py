@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, TypeDecorator, UniqueConstraint)
+                        Text, TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot import clock
@@ -118,6 +118,9 @@ class Producer(Base):
     last_inbound_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     deleted_at: Mapped[datetime | None]
+    # A sandbox producer is for trying the service (the demo producers, the phone simulator): nothing sent to
+    # them leaves through a provider, and they are left out of real audiences and counts.
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cooperative: Mapped[Cooperative | None] = relationship(back_populates="producers")
     products: Mapped[list[Product]] = relationship(secondary=producer_products, order_by=Product.code)
 
@@ -173,6 +176,11 @@ class OutboxItem(Base):
     provider_sid: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Set on a staff alert caused by a sandbox producer: like every message to a sandbox producer, it is
+    # written to the message table and never handed to a provider.
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The producer a staff alert is about (their name and number are in it): erasing them rewrites it.
+    about_producer_id: Mapped[int | None] = mapped_column(ForeignKey("producers.id"), index=True)
     __table_args__ = (Index("ix_outbox_items_due", "status", "not_before"),)
 
 
