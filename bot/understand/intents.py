@@ -70,14 +70,25 @@ def _keyword(words: list[str], extra_optout: frozenset[str], raw: str) -> Meanin
     return None
 
 
-def _has(words: Sequence[str], phrases: frozenset[tuple[str, ...]]) -> bool:
+def _has(words: Sequence[str], phrases: "Phrases") -> bool:
     """True when one of the (folded, multi-word) phrases occurs in words."""
-    for phrase in phrases:
-        n = len(phrase)
-        for k in range(len(words) - n + 1):
-            if tuple(words[k:k + n]) == phrase:
-                return True
-    return False
+    return phrases.found_in(words)
+
+
+class Phrases:
+    """Phrases of folded words, indexed by their first word so a message is scanned once."""
+
+    def __init__(self, phrases: Iterable[tuple[str, ...]]):
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            self.by_first.setdefault(phrase[0], []).append(phrase)
+
+    def found_in(self, words: Sequence[str]) -> bool:
+        for k, word in enumerate(words):
+            for phrase in self.by_first.get(word, ()):
+                if tuple(words[k:k + len(phrase)]) == phrase:
+                    return True
+        return False
 
 
 def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | None:
@@ -190,11 +201,11 @@ def strip_no(text: str) -> str:
 
 def offers_quantity(words: list[str]) -> bool:
     """'je peux 20', '20 seulement', 'ñaar fukk rekk', 'je peux livrer 20'."""
-    return _has(words, _CAN) or any(w in _ONLY for w in words)
+    return _has(words, _CAN_PHRASES) or any(w in _ONLY for w in words)
 
 
-def _phrases(*texts: str) -> frozenset[tuple[str, ...]]:
-    return frozenset(tuple(_words(t)) for t in texts if _words(t))
+def _phrases(*texts: str) -> Phrases:
+    return Phrases(tuple(_words(t)) for t in texts if _words(t))
 
 
 _STOP_VERBS = _fold_all(STOP_VERBS)
@@ -211,3 +222,4 @@ _MENU_PHRASES = _phrases(*MENU_PHRASES)
 _PRICE_PHRASES = _phrases(*PRICE_PHRASES)
 _ACCEPT_PHRASES = _phrases(*ACCEPT_PHRASES)
 _DECLINE_PHRASES = _phrases(*DECLINE_PHRASES)
+_CAN_PHRASES = Phrases(_CAN)

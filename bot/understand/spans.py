@@ -227,6 +227,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(pattern, re.X)) for
     ("approx", r"\b(?:une?\s+)?(?P<word>" + "|".join(_APPROX_SUFFIX) + r")s?\b"),
 ]]
 _SUPERSCRIPT = re.compile(r"[\u2070\u00b9\u00b2\u00b3\u2074-\u2079]")
+_DIGIT = re.compile(r"[\d\x02]")
 _PLACEHOLDER = 0xE000  # spans are masked with one private-use character each, padded to the same length
 
 
@@ -304,7 +305,10 @@ def read(text: str, catalogue: Catalogue, coop: Sequence[str] = (), limit: int =
     reading = Reading(prepared)
     typed: list[Span] = []
     masked = list(prepared)
+    has_digits = _DIGIT.search(prepared) is not None
     for kind, pattern in _PATTERNS:
+        if not has_digits and kind != "approx":
+            continue  # every other pattern starts from a digit
         for m in pattern.finditer(prepared):
             if any(c != prepared[i] for i, c in enumerate(masked[m.start():m.end()], m.start())):
                 continue  # part of a span already read
