@@ -108,6 +108,12 @@ FR = {
     "producers.products_hint": "Sans case cochée : les produits de sa coopérative.",
     "producers.created": "Producteur ajouté.", "producers.saved": "Producteur enregistré.",
     "producers.not_found": "Producteur introuvable.",
+    "producers.sandbox": "Producteur de test (sandbox)",
+    "producers.sandbox_hint": "Pour essayer le service dans le simulateur : rien de ce qui lui est adressé ne part "
+                              "par Twilio, et il reste hors des envois et des comptes réels. Choisi à la création.",
+    "producers.sandbox_badge": "test (sandbox)",
+    "producers.sandbox_yes": "Producteur de test (sandbox) : ses messages ne partent jamais par Twilio.",
+    "producers.sandbox_no": "Producteur réel : le simulateur n'agit pas en son nom.",
     "import.title": "Importer des producteurs",
     "import.intro": "Un fichier CSV (séparateur virgule, point-virgule ou tabulation) avec une ligne d'en-tête. "
                     "Colonnes : {columns}. Seul le téléphone est obligatoire.",
@@ -162,6 +168,16 @@ FR = {
     "simulator.screen": "Écran du téléphone", "simulator.type": "Votre message…", "simulator.send": "Envoyer",
     "simulator.empty": "Aucun message pour l'instant.", "simulator.segments": "{n} SMS {encoding}",
     "simulator.template": "[modèle WhatsApp {sid}]",
+    "simulator.real_producer": "{name} est un producteur réel : le simulateur n'agit qu'au nom des producteurs de "
+                               "test (sandbox), pour ne jamais changer de vraies données ni envoyer de vrai message. "
+                               "Choisissez un producteur de test dans la liste, ou créez-en un (Producteurs → "
+                               "Ajouter, case « Producteur de test »).",
+    "simulator.real_cooperative": "{name} est un producteur de test, mais sa coopérative a des producteurs réels : "
+                                  "son stock et ses réponses aux commandes compteraient comme les leurs. Le "
+                                  "simulateur n'agit pas en son nom.",
+    "simulator.sandbox_only": "Seuls les producteurs de test (sandbox) sont proposés : rien de ce qu'ils reçoivent "
+                              "ne part par Twilio.",
+    "field.sandbox": "Producteur de test",
     "field.phone": "Téléphone", "field.name": "Nom", "field.cooperative_id": "Coopérative",
     "field.cooperative": "Coopérative", "field.language": "Langue", "field.channel": "Canal",
     "field.products": "Produits", "field.product": "Produit", "field.quantity": "Quantité",
@@ -267,6 +283,12 @@ EN = {
     "producers.products_hint": "No box ticked: their cooperative's products.",
     "producers.created": "Producer added.", "producers.saved": "Producer saved.",
     "producers.not_found": "No such producer.",
+    "producers.sandbox": "Sandbox producer (for trying the service)",
+    "producers.sandbox_hint": "For trying the service in the simulator: nothing addressed to them leaves through "
+                              "Twilio, and they are left out of real sends and counts. Chosen at creation.",
+    "producers.sandbox_badge": "sandbox",
+    "producers.sandbox_yes": "Sandbox producer: their messages never leave through Twilio.",
+    "producers.sandbox_no": "Real producer: the simulator does not act as them.",
     "import.title": "Import producers",
     "import.intro": "A CSV file (comma, semicolon or tab separated) with a header line. Columns: {columns}. "
                     "Only the phone is required.",
@@ -320,6 +342,13 @@ EN = {
     "simulator.screen": "Phone screen", "simulator.type": "Your message…", "simulator.send": "Send",
     "simulator.empty": "No messages yet.", "simulator.segments": "{n} SMS {encoding}",
     "simulator.template": "[WhatsApp template {sid}]",
+    "simulator.real_producer": "{name} is a real producer: the simulator acts only as sandbox producers, so that "
+                               "it never changes real data nor sends a real message. Pick a sandbox producer from "
+                               "the list, or create one (Producers → Add, tick \"Sandbox producer\").",
+    "simulator.real_cooperative": "{name} is a sandbox producer, but their cooperative has real producers: their "
+                                  "stock and order answers would count as theirs. The simulator does not act as them.",
+    "simulator.sandbox_only": "Only sandbox producers are listed: nothing they receive leaves through Twilio.",
+    "field.sandbox": "Sandbox producer",
     "field.phone": "Phone", "field.name": "Name", "field.cooperative_id": "Cooperative",
     "field.cooperative": "Cooperative", "field.language": "Language", "field.channel": "Channel",
     "field.products": "Products", "field.product": "Product", "field.quantity": "Quantity",
@@ -361,6 +390,14 @@ REASONS_FR = [(re.compile(pattern), french) for pattern, french in (
     (r"(there is )?no cooperative with id (\d+)", r"pas de coopérative n° \2"),
     (r"unknown cooperative '(.*)'", r"coopérative inconnue : « \1 »"),
     (r"must hold one text at least|must be an object .*one text at least", "écrivez au moins un texte"),
+    (r"a sandbox producer cannot belong to a cooperative with real producers.*",
+     "un producteur de test ne peut pas appartenir à une coopérative qui a des producteurs réels : son stock et "
+     "ses réponses aux commandes compteraient comme les leurs ; choisissez une coopérative de producteurs de test, "
+     "ou aucune"),
+    (r"cannot be changed once the producer exists.*",
+     "ne change pas après la création : l'historique d'un producteur réel deviendrait un essai, ou l'inverse ; "
+     "créez plutôt un autre producteur"),
+    (r"must be true or false", "doit être vrai ou faux"),
 )]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import clock, policy
-from bot.directory import Invalid, known_fields, text, whole
+from bot.directory import Invalid, has_real_producers, known_fields, text, whole
 from bot.i18n import DEFAULT_LANGUAGE, format_date, mark
 from bot.models import Cooperative, Order, OrderNotification, Producer, Product, StockReport
 
@@ -171,11 +171,17 @@ def _due_date(value, config: dict, now: datetime) -> date:
 
 
 def notify(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> list[OrderNotification]:
-    """Alert every producer of the order's cooperative who has not opted out; once each, whatever happens."""
+    """Alert every producer of the order's cooperative who has not opted out; once each, whatever happens.
+
+    A cooperative with real producers alerts them only; one whose producers are all sandbox producers (the demo
+    cooperatives) alerts those, so an order can be tried in the phone simulator.
+    """
     now = now or clock.now()
+    sandbox = not has_real_producers(session, order.cooperative_id)
     producers = session.scalars(
         select(Producer).where(Producer.cooperative_id == order.cooperative_id, Producer.opted_out.is_(False),
-                               Producer.deleted_at.is_(None), Producer.phone.is_not(None)).order_by(Producer.id))
+                               Producer.deleted_at.is_(None), Producer.phone.is_not(None),
+                               Producer.sandbox.is_(sandbox)).order_by(Producer.id))
     told = []
     for producer in producers:
         note = _notification(session, order, producer)
@@ -211,9 +217,16 @@ def _unanswered_by(producer: Producer):
                            OrderNotification.answer.is_not(None))
 
 
+def may_answer(session: Session, producer: Producer) -> bool:
+    """False for a sandbox producer of a cooperative with real producers: its real orders are not theirs."""
+    if producer.cooperative_id is None:
+        return False
+    return not producer.sandbox or not has_real_producers(session, producer.cooperative_id)
+
+
 def pending_orders(session: Session, producer: Producer) -> list[Order]:
     """Orders of the producer's cooperative still waiting for a yes that this producer has not answered."""
-    if producer.cooperative_id is None:
+    if not may_answer(session, producer):
         return []
     return list(session.scalars(select(Order).where(Order.cooperative_id == producer.cooperative_id,
                                                     Order.status == PENDING, _unanswered_by(producer))
@@ -227,6 +240,8 @@ def pending_refs(session: Session, producer: Producer) -> list[str]:
 
 def by_reference(session: Session, producer: Producer, reference: str) -> Order | None:
     """The order with that reference if it belongs to the producer's cooperative."""
+    if not may_answer(session, producer):
+        return None
     return session.scalar(select(Order).where(Order.reference == reference,
                                               Order.cooperative_id == producer.cooperative_id))
 
@@ -234,7 +249,7 @@ def by_reference(session: Session, producer: Producer, reference: str) -> Order 
 def recently_closed(session: Session, producer: Producer, now: datetime) -> Order | None:
     """The latest order of the producer's cooperative that closed lately without an answer from them (or that
     they took): a yes or no with nothing pending most likely meant that one (taken, cancelled, expired)."""
-    if producer.cooperative_id is None:
+    if not may_answer(session, producer):
         return None
     return session.scalar(select(Order).where(Order.cooperative_id == producer.cooperative_id,
                                               Order.status != PENDING, Order.updated_at >= now - RECENT,
@@ -256,6 +271,8 @@ def accept(session: Session, config: dict, order: Order, producer: Producer, qua
     now = now or clock.now()
     if quantity is not None and quantity <= 0:
         return decline(session, config, order, producer, now=now)
+    if producer.sandbox and has_real_producers(session, order.cooperative_id):
+        return Answer("closed", order)  # a sandbox producer never answers a real cooperative's order
     order = _locked(session, order)
     note = _notification(session, order, producer)
     if order.status == PENDING and order.due_date < local_today(config, now):
@@ -277,6 +294,8 @@ def decline(session: Session, config: dict, order: Order, producer: Producer, *,
             now: datetime | None = None) -> Answer:
     """A no: recorded; once every alerted producer has said no, the order is declined and the staff told."""
     now = now or clock.now()
+    if producer.sandbox and has_real_producers(session, order.cooperative_id):
+        return Answer("closed", order)  # a sandbox producer never answers a real cooperative's order
     order = _locked(session, order)
     note = _notification(session, order, producer)
     if order.status in (CANCELLED, EXPIRED) or (order.status != PENDING and order.accepted_by_id == producer.id):
@@ -340,7 +359,8 @@ def _tell_staff(session: Session, config: dict, order: Order, outcome: str, prod
     words = {**params(order, DEFAULT_LANGUAGE, config), "producer": producer.name or producer.phone or "?",
              "phone": producer.phone or "", "accepted": quantity_text(order.accepted_quantity),
              "cooperative": order.cooperative.name}
-    policy.notify_staff(session, config, "staff_order", f"staff:order={order.id}:{outcome}", key, words)
+    policy.notify_staff(session, config, "staff_order", f"staff:order={order.id}:{outcome}", key, words,
+                        about=producer)
 
 
 # --- staff actions --------------------------------------------------------------------------------------
