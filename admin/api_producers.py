@@ -7,7 +7,7 @@ from admin.api import ApiError, bp, database, items, json_body
 from bot import directory
 from bot.models import Producer
 
-FIELDS = ("phone", "name", "cooperative_id", "language", "channel", "products")
+FIELDS = ("phone", "name", "cooperative_id", "language", "channel", "products", "sandbox")
 READ_ONLY = ("id", "opted_out", "last_inbound_at", "created_at")
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
@@ -21,6 +21,7 @@ def producer_json(producer: Producer) -> dict:
     return {"id": producer.id, "phone": producer.phone, "name": producer.name,
             "cooperative_id": producer.cooperative_id, "language": producer.language, "channel": producer.channel,
             "products": [product.code for product in producer.products], "opted_out": producer.opted_out,
+            "sandbox": bool(producer.sandbox),
             "last_inbound_at": _iso(producer.last_inbound_at), "created_at": _iso(producer.created_at)}
 
 

@@ -58,6 +58,8 @@ def _fields(creating: bool) -> dict:
     products = [code[:40] for code in request.form.getlist("products")][:100]
     if products or not creating:
         fields["products"] = products
+    if creating:  # chosen once, at creation (bot.directory.update_producer refuses a change)
+        fields["sandbox"] = bool(form_value("sandbox", 5))
     return fields
 
 

@@ -3,6 +3,9 @@
 The screen shows the phone's whole thread: what the producer typed, the bot's replies, and what the service
 started on its own (order alerts, reminders, broadcasts) from the message log, or from the outbox while the
 sender has not sent it yet — so "create an order, then see the alert arrive" works with or without a sender.
+
+It acts only as sandbox producers (and numbers nobody has), whose messages never leave through a provider: a
+real producer, or a sandbox producer of a cooperative with real producers, is refused with a 422 that says why.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
 from admin.dashboard import _, bp, database, form_value, notice, page
-from bot import phones
+from bot import directory, phones
 from bot.i18n import sms_encoding, sms_segments
 from bot.inbound import InboundMessage, clean_text, receive
 from bot.models import Message, OutboxItem, Producer
@@ -70,12 +73,25 @@ def _phone(raw: str) -> str | None:
         return None
 
 
+def refusal(session, producer: Producer | None) -> str | None:
+    """Why the simulator may not act as this producer (translated), or None when it may."""
+    if producer is None:
+        return None
+    name = producer.name or producer.phone
+    if not producer.sandbox:
+        return _("simulator.real_producer", name=name)
+    if directory.has_real_producers(session, producer.cooperative_id):
+        return _("simulator.real_cooperative", name=name)
+    return None
+
+
 def _screen(session, phone: str | None, channel: str | None):
-    """Who is at `phone`, the channel to write on, and the thread."""
+    """Who is at `phone`, the channel to write on, the thread, and why it is refused (None: it is not)."""
     producer = session.scalar(select(Producer).where(Producer.phone == phone, Producer.deleted_at.is_(None))) \
         if phone else None
     channel = channel if channel in ("sms", "whatsapp") else (producer.channel if producer else "sms")
-    return producer, channel, thread(session, phone) if phone else []
+    refused = refusal(session, producer)
+    return producer, channel, thread(session, phone) if phone and not refused else [], refused
 
 
 @bp.get("/simulator", endpoint="simulator")
@@ -83,14 +99,18 @@ def simulator_page():
     raw = (request.args.get("phone") or "").strip()[:40]
     phone = _phone(raw)
     with database().transaction() as session:
-        producer, channel, bubbles = _screen(session, phone, request.args.get("channel"))
-        producers = list(session.scalars(select(Producer).where(Producer.deleted_at.is_(None),
-                                                                Producer.phone.is_not(None))
-                                         .options(selectinload(Producer.cooperative))
-                                         .order_by(Producer.name, Producer.id).limit(MAX_PRODUCERS)))
-        return page("simulator.html", 422 if raw and phone is None else 200, phone=phone, raw=raw,
-                    producer=producer, channel=channel, bubbles=bubbles, producers=producers,
-                    quick_replies=QUICK_REPLIES, bad_phone=bool(raw) and phone is None)
+        producer, channel, bubbles, refused = _screen(session, phone, request.args.get("channel"))
+        return _page(session, 422 if (raw and phone is None) or refused else 200, phone=phone, raw=raw,
+                     producer=producer, channel=channel, bubbles=bubbles, refused=refused,
+                     bad_phone=bool(raw) and phone is None)
+
+
+def _page(session, status: int, **context):
+    producers = list(session.scalars(select(Producer).where(Producer.deleted_at.is_(None), Producer.phone.is_not(None),
+                                                            Producer.sandbox.is_(True))
+                                     .options(selectinload(Producer.cooperative))
+                                     .order_by(Producer.name, Producer.id).limit(MAX_PRODUCERS)))
+    return page("simulator.html", status, producers=producers, quick_replies=QUICK_REPLIES, **context)
 
 
 @bp.get("/simulator/thread")
@@ -98,8 +118,8 @@ def simulator_thread():
     """Just the thread, for the page to refresh itself every few seconds."""
     phone = _phone((request.args.get("phone") or "").strip()[:40])
     with database().transaction() as session:
-        producer, channel, bubbles = _screen(session, phone, request.args.get("channel"))
-        return page("_thread.html", bubbles=bubbles, producer=producer, channel=channel)
+        producer, channel, bubbles, refused = _screen(session, phone, request.args.get("channel"))
+        return page("_thread.html", 422 if refused else 200, bubbles=bubbles, producer=producer, channel=channel)
 
 
 @bp.post("/simulator")
@@ -111,6 +131,11 @@ def simulator_send():
     if phone is None:
         notice("simulator.bad_phone")
         return redirect(url_for("dashboard.simulator"))
+    with database().transaction() as session:
+        producer, channel_shown, _bubbles, refused = _screen(session, phone, channel)
+        if refused:  # nothing is received: no real data changes, no real message leaves
+            return _page(session, 422, phone=phone, raw=phone, producer=producer, channel=channel_shown,
+                         bubbles=[], refused=refused, bad_phone=False)
     body = clean_text(request.form.get("quick") or request.form.get("body") or "").strip()
     if body:
         receive(database(), current_app.config,

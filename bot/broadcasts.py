@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from bot.directory import Invalid, choice, text, whole
+from bot.directory import Invalid, choice, has_real_producers, text, whole
 from bot.i18n import LANGUAGES, for_channel, mark, sms_encoding, sms_segments, t
 from bot.models import (Broadcast, Cooperative, Producer, Product, cooperative_products, producer_products)
 from bot.workshops import moment
@@ -93,9 +93,15 @@ def check_audience(session: Session, value: Any) -> dict[str, Any]:
 
 
 def audience_query(session: Session, audience: dict[str, Any]):
-    """Producers the audience reaches: not erased, not opted out, matching every criterion given."""
+    """Producers the audience reaches: not erased, not opted out, matching every criterion given.
+
+    Real producers only, except for an audience naming a cooperative whose producers are all sandbox producers
+    (a demo cooperative): then those, so a broadcast can be tried in the phone simulator.
+    """
+    sandbox = audience.get("cooperative_id") is not None and not has_real_producers(session,
+                                                                                     audience["cooperative_id"])
     query = select(Producer).where(Producer.deleted_at.is_(None), Producer.phone.is_not(None),
-                                   Producer.opted_out.is_(False))
+                                   Producer.opted_out.is_(False), Producer.sandbox.is_(sandbox))
     if audience.get("cooperative_id") is not None:
         query = query.where(Producer.cooperative_id == audience["cooperative_id"])
     if audience.get("language"):

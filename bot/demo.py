@@ -1,4 +1,8 @@
-"""Demo data for a newcomer's first run and for tests; loading it twice changes nothing."""
+"""Demo data for a newcomer's first run and for tests; loading it twice changes nothing.
+
+The demo producers are sandbox producers: the phone simulator acts as them, nothing sent to them leaves through
+a provider, and they are left out of real audiences and counts.
+"""
 from __future__ import annotations
 
 import json
@@ -46,7 +50,7 @@ def load(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
         if session.scalar(select(Producer.id).where(Producer.phone == phone)) is None:
             session.add(Producer(phone=phone, name=spec["name"], cooperative=cooperatives[spec["cooperative"]],
                                  language=spec.get("language", "fr"), channel=spec.get("channel", "whatsapp"),
-                                 products=[products[code] for code in spec.get("products", [])]))
+                                 products=[products[code] for code in spec.get("products", [])], sandbox=True))
             added["producers"] += 1
     session.flush()
     added.update(load_demo_workshops_and_prices(session, data, clock.now()))

@@ -11,11 +11,13 @@ import re
 import unicodedata
 from typing import Any, Iterable
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock, phones
-from bot.models import ConversationState, Cooperative, Message, OutboxItem, Producer, Product, ProductAlias
+from bot.i18n import fold_gsm7
+from bot.models import (ConversationState, Cooperative, Message, OutboxAttempt, OutboxItem, Producer, Product,
+                        ProductAlias)
 from bot.outbox import FAILED, PENDING
 
 MAX_ID = 2**31 - 1  # ids and counts are INTEGER columns on PostgreSQL: nothing larger can be stored
@@ -293,9 +295,27 @@ def producer(session: Session, producer_id: Any) -> Producer | None:
     return found if found is not None and found.deleted_at is None else None
 
 
+def has_real_producers(session: Session, cooperative_id: int | None, *, besides: int | None = None) -> bool:
+    """True when the cooperative has a producer who is not a sandbox producer (nor erased), `besides` apart."""
+    if cooperative_id is None:
+        return False
+    query = select(Producer.id).where(Producer.cooperative_id == cooperative_id, Producer.sandbox.is_(False),
+                                      Producer.deleted_at.is_(None))
+    if besides is not None:
+        query = query.where(Producer.id != besides)
+    return session.scalar(query.limit(1)) is not None
+
+
 def create_producer(session: Session, fields: dict) -> Producer:
-    """A new producer; without `products` they make what their cooperative makes."""
-    new = Producer(language="fr", channel="whatsapp", opted_out=False, products=[])
+    """A new producer; without `products` they make what their cooperative makes.
+
+    `sandbox` (a boolean, default false) makes a producer for trying the service in the phone simulator; it is
+    chosen at creation and never changed afterwards.
+    """
+    new = Producer(language="fr", channel="whatsapp", opted_out=False, products=[], sandbox=False)
+    if "sandbox" in fields:
+        new.sandbox = flag("sandbox", fields["sandbox"])
+    fields = {key: value for key, value in fields.items() if key != "sandbox"}
     with session.no_autoflush:  # the half-built producer joins the session only once it is valid
         update_producer(session, new, {"phone": None, **fields})
         if "products" not in fields and new.cooperative is not None:
@@ -325,7 +345,23 @@ def update_producer(session: Session, producer: Producer, fields: dict) -> Produ
         producer.channel = choice("channel", fields["channel"], CHANNELS)
     if "products" in fields:
         producer.products = products_by_code(session, "products", fields["products"])
+    if "sandbox" in fields and flag("sandbox", fields["sandbox"]) != bool(producer.sandbox):
+        raise Invalid("sandbox", "cannot be changed once the producer exists: a real producer's history would "
+                                 "become sandbox data, or made-up data real; create a new producer instead")
+    cooperative = producer.cooperative
+    if producer.sandbox and cooperative is not None and has_real_producers(session, cooperative.id,
+                                                                           besides=producer.id):
+        raise Invalid("sandbox", "a sandbox producer cannot belong to a cooperative with real producers: their "
+                                 "stock reports and order answers would count as the cooperative's; choose a "
+                                 "cooperative of sandbox producers, or none")
     return producer
+
+
+def flag(field: str, value: Any) -> bool:
+    """A JSON boolean; "true", 1 and the like are refused."""
+    if not isinstance(value, bool):
+        raise Invalid(field, "must be true or false")
+    return value
 
 
 def _cooperative_or_none(session: Session, value: Any) -> Cooperative | None:
@@ -337,9 +373,16 @@ def _cooperative_or_none(session: Session, value: Any) -> Cooperative | None:
     return found
 
 
+ERASED = "effacé"
+
+
 def erase_producer(session: Session, producer: Producer) -> None:
-    """Forget who a producer was: name, number, what they wrote and were sent; their id stays, anonymous."""
-    number = producer.phone
+    """Forget who a producer was: name, number, what they wrote and were sent; their id stays, anonymous.
+
+    Staff alerts about them ("… acceptée par <name> (<phone>)") are rewritten in the outbox and the message log,
+    and their number leaves the outbox rows sent to them. Anonymous facts (stock lines, orders) stay.
+    """
+    number, name = producer.phone, producer.name
     theirs = Message.producer_id == producer.id
     if number:  # messages from before they were registered carry only the number
         theirs = or_(theirs, Message.phone == number)
@@ -352,16 +395,52 @@ def erase_producer(session: Session, producer: Producer) -> None:
     queued = OutboxItem.producer_id == producer.id
     if number:
         queued = or_(queued, OutboxItem.recipient == number)
-    # Nothing still waiting may reach them; the recipient column cannot be emptied (NOT NULL), bodies can.
+    queued_ids = list(session.scalars(select(OutboxItem.id).where(queued)))
+    # Nothing still waiting may reach them; then their number and the texts leave the rows sent to them.
     session.execute(update(OutboxItem).where(queued, OutboxItem.status == PENDING)
                     .values(status=FAILED, last_error="recipient erased")
                     .execution_options(synchronize_session=False))
-    session.execute(update(OutboxItem).where(queued).values(body=None, content_variables=None)
+    _scrub_staff_alerts(session, producer.id, number, name, queued_ids)
+    session.execute(update(OutboxItem).where(OutboxItem.id.in_(queued_ids))
+                    .values(body=None, content_variables=None, recipient="")
                     .execution_options(synchronize_session=False))
     producer.name = None
     producer.phone = None
     producer.deleted_at = clock.now()
     session.flush()
+
+
+def _scrub_staff_alerts(session: Session, producer_id: int, number: str | None, name: str | None,
+                        queued_ids: list[int]) -> None:
+    """Replace the producer's name and number in the alerts sent to staff about them, and in provider errors."""
+    replacements: list[tuple[str, str]] = []
+    for written in dict.fromkeys(filter(None, (name, fold_gsm7(name) if name else None))):
+        replacements.append((written, f"producteur n°{producer_id}"))
+    if number:
+        replacements += [(number, ERASED), (number.lstrip("+"), ERASED)]
+    if not replacements:
+        return
+
+    def scrubbed(column):
+        for old, new in replacements:
+            column = func.replace(column, old, new)
+        return column
+
+    mentions = OutboxItem.about_producer_id == producer_id
+    # Alerts queued before alerts remembered whom they were about: found by the number they carry.
+    if number:
+        mentions = or_(mentions, OutboxItem.producer_id.is_(None) & OutboxItem.body.contains(number, autoescape=True))
+    alert_ids = select(OutboxItem.id).where(mentions).scalar_subquery()
+    session.execute(update(OutboxItem).where(OutboxItem.id.in_(alert_ids))
+                    .values(body=scrubbed(OutboxItem.body)).execution_options(synchronize_session=False))
+    session.execute(update(Message).where(Message.outbox_item_id.in_(alert_ids))
+                    .values(body=scrubbed(Message.body)).execution_options(synchronize_session=False))
+    if number:
+        session.execute(update(OutboxItem).where(OutboxItem.id.in_(queued_ids))
+                        .values(last_error=scrubbed(OutboxItem.last_error))
+                        .execution_options(synchronize_session=False))
+        session.execute(update(OutboxAttempt).where(OutboxAttempt.outbox_item_id.in_(queued_ids))
+                        .values(error=scrubbed(OutboxAttempt.error)).execution_options(synchronize_session=False))
 
 
 # --- the message log --------------------------------------------------------------------------------------

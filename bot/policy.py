@@ -165,14 +165,25 @@ def _route_and_render(config, producer, kind, dedupe_key, key, params, not_befor
                     "producer_id": producer.id, "not_before": not_before}
 
 
-def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key: str, params: dict) -> int:
-    """Queue a short French SMS to each of STAFF_PHONES; returns how many rows this call added."""
+def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key: str, params: dict, *,
+                 about: Producer | None = None) -> int:
+    """Queue a short French SMS to each of STAFF_PHONES; returns how many rows this call added.
+
+    `about`: the producer whose action the alert reports. Erasing them rewrites the alert, and when they are a
+    sandbox producer the alert is written to the message table, never sent through a provider.
+    """
     chosen = Route("sms", "sms") if sms_ready(config) else Route(UNDELIVERABLE, "sms")
     body = for_channel(t(key, DEFAULT_LANGUAGE, **params), "sms")
     added = 0
     for phone in config.get("STAFF_PHONES") or ():
-        added += _queue(session, chosen, dedupe_key=f"{dedupe_key}:to={phone}", kind=kind, recipient=phone,
-                        producer_id=None, body=body, variables=None, not_before=None).added
+        row_key = f"{dedupe_key}:to={phone}"
+        notice = _queue(session, chosen, dedupe_key=row_key, kind=kind, recipient=phone,
+                        producer_id=None, body=body, variables=None, not_before=None)
+        if notice.added and about is not None:
+            session.execute(update(OutboxItem).where(OutboxItem.dedupe_key == row_key)
+                            .values(about_producer_id=about.id, sandbox=bool(about.sandbox))
+                            .execution_options(synchronize_session=False))
+        added += notice.added
     return added
 
 

@@ -59,12 +59,17 @@ def is_open(item: Workshop, now: datetime) -> bool:
     return now < closes
 
 
-def counts(session: Session, workshop_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{workshop id: {status: number of registrations}} for several workshops in one query."""
+def counts(session: Session, workshop_ids: list[int], *, sandbox: bool = False) -> dict[int, dict[str, int]]:
+    """{workshop id: {status: number of registrations}} for several workshops in one query.
+
+    Sandbox producers' registrations are a world apart: they never take a real seat nor a place in the real
+    waitlist; `sandbox=True` counts theirs (the seats and waitlist the phone simulator shows them).
+    """
     found: dict[int, dict[str, int]] = {workshop_id: {} for workshop_id in workshop_ids}
     if workshop_ids:
         rows = session.execute(select(Registration.workshop_id, Registration.status, func.count())
-                               .where(Registration.workshop_id.in_(workshop_ids))
+                               .join(Producer, Producer.id == Registration.producer_id)
+                               .where(Registration.workshop_id.in_(workshop_ids), Producer.sandbox.is_(sandbox))
                                .group_by(Registration.workshop_id, Registration.status))
         for workshop_id, status, number in rows:
             found[workshop_id][status] = number
@@ -76,11 +81,17 @@ def seats_left(item: Workshop, status_counts: dict[str, int]) -> int:
     return max(0, item.capacity - sum(status_counts.get(status, 0) for status in HOLDING_SEAT))
 
 
-def waitlist(session: Session, workshop_id: int) -> list[Registration]:
-    """The waitlist in the order it is served: first come, first registered (erased producers are passed over)."""
-    return list(session.scalars(select(Registration).join(Producer)
-                                .where(Registration.workshop_id == workshop_id, Registration.status == WAITLISTED,
-                                       Producer.deleted_at.is_(None))
+def waitlist(session: Session, workshop_id: int, *, sandbox: bool | None = None) -> list[Registration]:
+    """The waitlist in the order it is served: first come, first registered (erased producers are passed over).
+
+    `sandbox` False: the real waitlist; True: the sandbox producers' own; None: both, as staff see them.
+    """
+    query = (select(Registration).join(Producer)
+             .where(Registration.workshop_id == workshop_id, Registration.status == WAITLISTED,
+                    Producer.deleted_at.is_(None)))
+    if sandbox is not None:
+        query = query.where(Producer.sandbox.is_(sandbox))
+    return list(session.scalars(query
                                 .order_by(Registration.queued_at, Registration.id)))
 
 
@@ -88,9 +99,10 @@ def position(session: Session, registration: Registration) -> int | None:
     """1 for the first on the waitlist; None for a registration that is not waiting."""
     if registration.status != WAITLISTED:
         return None
+    sandbox = bool(session.scalar(select(Producer.sandbox).where(Producer.id == registration.producer_id)))
     ahead = session.scalar(select(func.count()).select_from(Registration).join(Producer).where(
         Registration.workshop_id == registration.workshop_id, Registration.status == WAITLISTED,
-        Producer.deleted_at.is_(None),
+        Producer.deleted_at.is_(None), Producer.sandbox.is_(sandbox),
         (Registration.queued_at < registration.queued_at)
         | ((Registration.queued_at == registration.queued_at) & (Registration.id < registration.id))))
     return ahead + 1
@@ -132,7 +144,8 @@ def register(session: Session, workshop_id: int, producer: Producer, now: dateti
         return SignUp("already_waitlisted", item, existing, position(session, existing))
     if not is_open(item, now):
         return SignUp("closed", item, existing)
-    full = seats_left(item, counts(session, [item.id])[item.id]) == 0
+    sandbox = bool(producer.sandbox)
+    full = seats_left(item, counts(session, [item.id], sandbox=sandbox)[item.id]) == 0
     registration = existing or Registration(workshop_id=item.id, producer_id=producer.id, created_at=now)
     registration.status = WAITLISTED if full else REGISTERED
     registration.queued_at, registration.updated_at = now, now
@@ -162,14 +175,22 @@ def cancel(session: Session, registration: Registration, now: datetime, config: 
     session.flush()
     if not freed or now >= item.starts_at:
         return None
-    return promote(session, item, now, config)
+    # A sandbox producer's seat was never a real one: it goes to the next sandbox producer waiting.
+    return promote(session, item, now, config, sandbox=bool(registration.producer.sandbox))
 
 
-def promote(session: Session, item: Workshop, now: datetime, config: dict) -> Registration | None:
-    """Move the first waiting producer into a free seat and tell them (through the outbox)."""
-    if seats_left(item, counts(session, [item.id])[item.id]) == 0:
+def promote(session: Session, item: Workshop, now: datetime, config: dict, *,
+            sandbox: bool | None = None) -> Registration | None:
+    """Move the first waiting producer into a free seat and tell them (through the outbox).
+
+    `sandbox` None: the real waitlist first, then the sandbox producers' (each against its own seat count).
+    """
+    if sandbox is None:
+        return promote(session, item, now, config, sandbox=False) or promote(session, item, now, config,
+                                                                             sandbox=True)
+    if seats_left(item, counts(session, [item.id], sandbox=sandbox)[item.id]) == 0:
         return None
-    waiting = waitlist(session, item.id)
+    waiting = waitlist(session, item.id, sandbox=sandbox)
     if not waiting:
         return None
     first = waiting[0]

@@ -93,9 +93,10 @@ def week_label(slot: datetime, config: dict) -> str:
 
 
 def _producers():
-    """Producers who may be written to, with what they make loaded in bulk."""
+    """Producers who may be written to, with what they make loaded in bulk; sandbox producers are left out."""
     return (select(Producer)
-            .where(Producer.deleted_at.is_(None), Producer.phone.is_not(None), Producer.opted_out.is_(False))
+            .where(Producer.deleted_at.is_(None), Producer.phone.is_not(None), Producer.opted_out.is_(False),
+                   Producer.sandbox.is_(False))
             .options(selectinload(Producer.products),
                      selectinload(Producer.cooperative).selectinload(Cooperative.products))
             .order_by(Producer.id))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from admin import csv_import, ui_text
 from admin import auth
@@ -605,7 +605,16 @@ def test_the_message_log_filters_and_never_fails_on_a_bad_filter(staff, db):
 
 # --- broadcasts ---------------------------------------------------------------------------------------------
 
+def _demo_producers_made_real(db) -> None:
+    """The demo producers are sandbox producers, left out of broadcasts: these tests want a real network."""
+    with db.transaction() as session:
+        session.execute(update(Producer).values(sandbox=False))
+
+
 def test_the_live_preview_counts_the_audience_and_the_sms_cost(staff, db):
+    sandbox_only = staff.post_json("/broadcasts/preview", {"text": {"fr": "x"}, "audience": {}}).get_json()
+    assert sandbox_only["producers"] == 0  # the demo producers are sandbox producers
+    _demo_producers_made_real(db)
     answer = staff.post_json("/broadcasts/preview", {"text": {"fr": "Réunion à Thiès… ça marche ?"},
                                                      "audience": {"language": "fr"}}).get_json()
     assert answer["producers"] == 3
@@ -617,6 +626,7 @@ def test_the_live_preview_counts_the_audience_and_the_sms_cost(staff, db):
 
 
 def test_a_broadcast_sent_now_is_queued_and_one_for_later_waits(staff, db):
+    _demo_producers_made_real(db)
     preview = staff.post("/broadcasts", {"text_fr": "Bonjour à tous", "action": "preview", "when": "now"})
     assert preview.status_code == 200 and "producteurs atteints : 6" in preview.text and not rows(db, Broadcast)
     sent = staff.post("/broadcasts", {"text_fr": "Bonjour à tous", "audience_language": "wo", "when": "now"})
