@@ -103,9 +103,16 @@ def clarify(turn, meaning: understand.Meaning):
         turn.say("stock.not_made", name=name)
         turn.data = {}
         return END
+    if reason == "unknown_product":  # "bissap 30": nothing written, and the producer is told why
+        names = ", ".join(product_name(turn.session, c, turn.lang) for c in codes)
+        turn.say("stock.unknown_product", word=meaning.value or "", names=names)
+        turn.data = {}
+        return END
     candidates = [c for c in meaning.candidates if c in codes] or codes
-    if len(candidates) == 1 and meaning.quantity is None:
-        return _ask_quantity(turn, candidates[0])
+    if len(candidates) == 1:  # a cooperative that makes one product is never asked which product
+        if meaning.quantity is None:
+            return _ask_quantity(turn, candidates[0])
+        return _ask_confirm(turn, candidates[0], meaning.quantity, None)
     return _ask_product(turn, candidates)
 
 

@@ -149,6 +149,8 @@ def _match_words(words: tuple[str, ...], catalogue: Catalogue, preferred: Sequen
     query = " ".join(sorted(words))  # token-sorted like the keys: "arachide huile" = "huile arachide"
     for _key, score, index in process.extract(query, catalogue._fuzzy_keys, scorer=fuzz.ratio, processor=None,
                                               limit=None, score_cutoff=CANDIDATE_SCORE):
+        if len(catalogue._fuzzy_keys[index]) < MIN_FUZZY_LEN:
+            continue  # "thies" is not "the" (thé): short names match exactly or not at all
         code = catalogue._fuzzy_codes[index]
         scores[code] = max(score, scores.get(code, 0.0))
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0] not in preferred))

@@ -96,6 +96,8 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
     'trop de messages', 'pourquoi vous m'écrivez' -> optout_ask (asked, never ignored)."""
     if not words:
         return None
+    if _has(words, _OPTIN_PHRASES) and not _has(words, _NO_MORE):
+        return None  # "j'ai fait stop par erreur, remettez-moi": coming back, not stopping
     verb = any(w in _STOP_VERBS or w in extra_optout for w in words) or _has(words, _STOP_PHRASES)
     refusal = _has(words, _NO_MORE) and (any(w in _MESSAGE_WORDS for w in words) or len(words) <= 4)
     if verb or refusal:
@@ -129,6 +131,8 @@ def sentence(words: list[str], has_figures: bool) -> Meaning | None:
     language = _language(words)
     if language is not None:
         return language
+    if asks_price(words):
+        return None  # "c koi njeg soow bi" asks a price, not for help
     if _has(words, _HELP_PHRASES) or any(w in _HELP for w in words):
         return Meaning("help")
     if _has(words, _MENU_PHRASES):
@@ -137,23 +141,26 @@ def sentence(words: list[str], has_figures: bool) -> Meaning | None:
 
 
 def _language(words: list[str]) -> Meaning | None:
-    """The last language named and not refused: 'parle moi en wolof', 'pas francais, wolof' -> wo."""
-    chosen = None
+    """The first language named and not refused: 'parle moi en wolof', 'pas francais, wolof' -> wo,
+    'I prefer French, my english is small' -> fr."""
     for k, word in enumerate(words):
         value = _LANGUAGE_VALUES.get(word)
         if value is None or word in ("en", "fr", "wo"):
             continue
         if k and words[k - 1] in _NEGATIONS:
             continue
-        chosen = value
-    if chosen is None:
-        return None
-    return Meaning("language", value=str(chosen))
+        return Meaning("language", value=str(value))
+    return None
 
 
 def asks_price(words: list[str]) -> bool:
     """'prix', 'c'est combien', 'how much', 'ñaata la jar', 'njëg soow'."""
     return any(w in _PRICE for w in words) or _has(words, _PRICE_PHRASES)
+
+
+def says_remaining(words: list[str]) -> bool:
+    """Wolof 'des na 30', 'li des 40': what is left, i.e. the stock."""
+    return _has(words, _REMAINING)
 
 
 def asks_workshops(words: list[str]) -> bool:
@@ -223,3 +230,4 @@ _PRICE_PHRASES = _phrases(*PRICE_PHRASES)
 _ACCEPT_PHRASES = _phrases(*ACCEPT_PHRASES)
 _DECLINE_PHRASES = _phrases(*DECLINE_PHRASES)
 _CAN_PHRASES = Phrases(_CAN)
+_REMAINING = _phrases("des na", "li des", "li ci des", "it remains")

@@ -213,6 +213,12 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
                 qty.unit = str(_UNITS[run[0]])
                 end = tokens[i][3]
                 i += 1
+                run = word_run(i)
+                if len(run) >= 2 and run[0] == _ET and run[1] in _HALF:  # "7 litres et demi"
+                    qty.value += 0.5
+                    qty.text = _number_text(qty.value)
+                    end = tokens[i + 1][3]
+                    i += 2
             elements.append(("Q", qty, start, end))
             continue
         if kind in ("span", "order"):
@@ -236,6 +242,12 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
                 qty.unit = str(_UNITS[rest[0]])
                 end = tokens[i][3]
                 i += 1
+                rest = word_run(i)
+                if len(rest) >= 2 and rest[0] == _ET and rest[1] in _HALF and qty.value == int(qty.value):
+                    qty.value += 0.5  # "un litre et demi"
+                    qty.text = _number_text(qty.value)
+                    end = tokens[i + 1][3]
+                    i += 2
             elements.append(("Q", qty, start, end))
             continue
         word = run[0]

@@ -74,7 +74,8 @@ def _understand(text: str, catalogue: Catalogue, coop: tuple[str, ...], pending:
     countable = [s for s in figures if not isinstance(s, NOT_A_COUNT)]
     named = [s for s in spans if isinstance(s, ProductMention) and s.status != "unknown"]
 
-    said = intents.sentence(words, bool(countable))
+    typed = [s for s in countable if not (isinstance(s, Quantity) and s.qty.zero)]  # "je comprends rien"
+    said = intents.sentence(words, bool(typed))
     if said is not None:
         return said
     refs = [s.reference for s in spans if isinstance(s, OrderRef)]
@@ -126,6 +127,9 @@ def _order_reply(words: list[str], refs: list[str], spans: list[Span], named: li
     if not pending and not refs:
         # "ok", "dedet" with no order waiting: the orders flow says there is nothing to answer.
         bare = not named and not counts and words and (words[0] in _YES or words[0] in _NO)
+        if bare and kind == "accept" and all(w in _YES or w in _POLITE for w in words) \
+                and any(w in _THANKS for w in words):
+            return Meaning("thanks")  # "ok merci" with no order waiting
         return Meaning(kind) if bare and kind and len(words) <= 3 else None
     if kind is None:
         if not (intents.offers_quantity(words) and len(counts) == 1):
@@ -189,6 +193,7 @@ def _pair(spans: list[Span]) -> tuple[list[tuple[ProductMention, list[Span]]], l
 
 def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tuple[str, ...]) -> Meaning:
     """A stock report: every item clear -> 'stock', else the first thing to ask."""
+    spans = _names_and_places(reading, spans)
     items, orphans = _pair(spans)
     # An unknown word is a product only when a count goes with it ("lait 20"); else it is a name or filler.
     kept = []
@@ -199,7 +204,9 @@ def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tupl
         kept.append((mention, figures))
     doubt_day = any(isinstance(s, DayWord) and s.when in ("past", "future") for s in spans) or \
         any(isinstance(s, DateMention) for s in spans)  # is it today's stock? shown and confirmed
-    stock_word = any(w in _STOCK for w in reading.words)
+    stock_word = any(w in _STOCK for w in reading.words) or intents.says_remaining(reading.words)
+    if not stock_word and any(w in _FUTURE for w in reading.words):
+        doubt_day = True  # "dinanu pare samedi, 30 pots": is 30 the stock, or what is coming?
     if not kept:
         return _no_product(orphans, reading, catalogue, coop, doubt_day, stock_word)
     if orphans and any(not isinstance(f, NOT_A_COUNT) for f in orphans):
@@ -225,6 +232,29 @@ def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tupl
         return Meaning("stock", items=clear) if clear else Meaning("unknown")
     problem.partial = {c: q for c, q in clear.items() if c != problem.product}
     return problem
+
+
+def _names_and_places(reading: Reading, spans: list[Span]) -> list[Span]:
+    """An unknown word is a product only when a count stands right next to it ("bissap 30", "40 bissap");
+    elsewhere it is a name, a place or a word we do not know ("c Awa de Thiès", "ce matin"): filler."""
+    out: list[Span] = []
+    for k, span in enumerate(spans):
+        if isinstance(span, ProductMention) and span.status == "unknown":
+            before = spans[k - 1] if k else None
+            after = spans[k + 1] if k + 1 < len(spans) else None
+            if not (_touches(reading, before, span) or _touches(reading, span, after)):
+                span = Filler(span.start, span.end, span.text)
+        out.append(span)
+    return out
+
+
+def _touches(reading: Reading, left: Span | None, right: Span | None) -> bool:
+    """True when a count and a word stand side by side, with nothing but spaces between them."""
+    if left is None or right is None:
+        return False
+    if not any(isinstance(s, FIGURES) and not isinstance(s, NOT_A_COUNT) for s in (left, right)):
+        return False
+    return not reading.text[left.end:right.start].strip()
 
 
 def _plain(figures: list[Span]) -> float | None:
@@ -266,6 +296,9 @@ def _figure(reading: Reading, code: str, figures: list[Span], catalogue: Catalog
             stock_word: bool) -> float | Meaning:
     """One product's figures -> the count to record, or the question (see the table at the top)."""
     counts = [f for f in figures if isinstance(f, _COUNTS)]
+    corrections = [f for f in counts if isinstance(f, Correction)]
+    if corrections:  # the producer said which figure is right: it settles this product's other counts
+        counts = [corrections[-1]]
     doubts = [f for f in figures if isinstance(f, (Range,) + TO_CONFIRM)]
     moves = [f for f in figures if isinstance(f, (Sale, Future))]
     aside = [f for f in figures if isinstance(f, NOT_A_COUNT)]

@@ -219,7 +219,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(pattern, re.X)) for
     ("range", rf"(?<![\d.,-])({_N})\s*(?:-|/|a|to|ou|or|walla|wala|wal|ou\s+bien|voire)\s*({_N})(?![\d.,])"),
     ("money", r"\b(?:prix|price|tarif|njeg|cout|coute|vendu\s+a|vend\s+a|jaay\s+ko|at|@)\s*(?:de\s+|:\s*|est\s+)?"
               r"(\d{1,3}(?:[ .]\d{3})+|\d+)(?![\d.,]|\s*" + _UNIT_RE + r"\b)"),
-    ("money", r"(?<=[a-z\d] )a\s+(\d{3,}|\d{1,3}(?:[ .]\d{3})+)(?![\d.,]|\s*" + _UNIT_RE + r"\b)"),
+    ("money", r"(?<=[a-z]\s)a\s+(\d{3,}|\d{1,3}(?:[ .]\d{3})+)(?![\d.,]|\s*" + _UNIT_RE + r"\b)"),
     ("money", r"(?<![\d.,])(\d{2,}|\d{1,3}(?:[ .]\d{3})+)\s+(?:(?:le|la|l|par|per|a|the|pour\s+un|pour\s+une)\s*"
               r"(?:pot|piece|litre|sachet|unite|kilo|kg|bouteille|chapeau|savon|sac)|chacun|chacune|each|"
               r"l\s?unite|piece|a\s+l\s?unite)\b"),
@@ -382,7 +382,7 @@ def _markers(spans: list[Span]) -> list[Span]:
             i += 1
             continue
         before = _words_before(out, 3)
-        after, after_at = _words_after(spans, i + 1, 3)
+        after, after_at = _words_after(spans, i + 1, 6)
         nxt = spans[after_at] if after_at < len(spans) else None
         # Two counts joined by a word: a range, or a correction.
         if isinstance(nxt, Quantity) and not nxt.qty.zero and after:
@@ -399,11 +399,11 @@ def _markers(spans: list[Span]) -> list[Span]:
                 out.append(Arithmetic(span.start, nxt.end, "+", (span.value, nxt.value), unit))
                 i = after_at + 1
                 continue
-            if joined in _CORRECT_KEEP_FIRST:
+            if joined in _CORRECT_KEEP_FIRST or (after[-1] in ("pa", "pas", "not") and len(after) <= 2):
                 out.append(Correction(span.start, nxt.end, span.value, nxt.value, unit))
                 i = after_at + 1
                 continue
-            if joined in _CORRECT_KEEP_LAST:
+            if joined in _CORRECT_KEEP_LAST or any(w in _CORRECT_KEEP_LAST for w in after):
                 out.append(Correction(span.start, nxt.end, nxt.value, span.value, unit))
                 i = after_at + 1
                 continue

@@ -15,7 +15,8 @@ GREETINGS = (
     "bonjour", "bonsoir", "salut", "salam", "salam aleykoum", "salam alaykoum", "salam aleikoum",
     "salaam aleekum", "salamalekum", "salamalekoum", "salamaleykoum", "assalamou alaykoum",
     "assalamu alaikum", "as salam aleykoum", "na nga def", "nanga def", "nangadef", "hello", "hi", "hey",
-    "coucou", "bjr", "slt", "good morning", "good afternoon", "good evening",
+    "coucou", "bjr", "slt", "good morning", "good afternoon", "good evening", "cv", "ca va", "sava", "sa va",
+    "nakamu", "naka nga def", "salamalekum", "asalaa maalekum", "asalamalekum",
 )
 OPTOUT_WORDS = ("stop", "arret", "arrêt", "unsubscribe", "stopall", "stop all", "desabonner", "se desabonner")
 OPTIN_WORDS = ("start", "demarrer", "démarrer", "unstop")
@@ -28,8 +29,9 @@ LANGUAGE_VALUES = {
 CANCEL_WORDS = ("annuler", "annule", "annulé", "cancel", "undo")
 # Politeness around a keyword ("STOP svp", "aide merci") does not change it.
 POLITE_WORDS = ("svp", "stp", "s'il vous plaît", "s'il te plaît", "merci", "beaucoup", "please", "pls", "plz",
-                "thanks", "thank you", "jërëjëf", "jerejef", "dieuredieuf")
-THANKS_WORDS = ("merci", "thanks", "thank", "jërëjëf", "jerejef", "dieuredieuf")
+                "thanks", "thank you", "jërëjëf", "jerejef", "dieuredieuf", "mci", "bcp", "thx", "tnx", "bien",
+                "so much", "waay", "pour l'info", "pour tout", "very much", "a lot", "infiniment")
+THANKS_WORDS = ("merci", "thanks", "thank", "jërëjëf", "jerejef", "dieuredieuf", "mci", "thx", "tnx")
 
 YES_WORDS = ("oui", "ouais", "waaw", "wao", "waw", "yes", "yep", "ok", "okay", "oké", "d'accord", "daccord",
              "dac", "dacc")
@@ -46,10 +48,10 @@ PRICE_WORDS = ("prix", "price", "njëg", "tarif", "coût", "cout", "coute")
 
 # Words that say "this is a stock report" when no product is named ("stock 40", "am na 40", "I have 40").
 STOCK_WORDS = ("stock", "stok", "reste", "restant", "restent", "left", "dispo", "disponible", "am", "have",
-               "got", "ai", "avons")
+               "got", "ai", "avons", "remaining", "remain", "desna", "ya", "yena", "tey", "today", "maintenant")
 # Next to a product they mean 0 ("yaourt fini", "rupture savon").
 ZERO_WORDS = ("rupture", "fini", "finie", "épuisé", "épuisée", "zéro", "tus", "dara", "rien", "none",
-              "nothing", "out")
+              "nothing", "out", "jeex")
 # Words ignored inside a stock report (they separate products but never name one).
 FILLER_WORDS = (
     # French
@@ -57,6 +59,10 @@ FILLER_WORDS = (
     "mon", "ma", "mes", "notre", "nos", "et", "ou", "aujourd'hui", "maintenant", "encore", "total",
     "quantité", "qte", "qté", "qty", "nb", "nombre", "environ", "exactement", "plus", "il y a", "me", "moi",
     "frais", "bien", "ici", "reçu",
+    "dans", "ds", "au", "suis", "having", "after", "before", "avant", "apres", "ici", "here", "frigo", "magasin",
+    "boutique", "maison", "home", "shop", "matin", "soir", "morning", "bio",
+    "thies", "kaolack", "dakar", "ziguinchor", "louga", "fatick", "kolda", "kaffrine", "kedougou", "diourbel",
+    "saint", "louis", "touba", "mbour", "tambacounda", "matam", "sedhiou", "rufisque",
     # Wolof
     "na", "nanu", "naa", "ngi", "mu", "dama", "dañu", "ci", "bi", "yi", "gi", "li", "ak", "te", "la", "nga",
     "sama", "suma", "sunu", "lii", "yii", "nii",
@@ -68,7 +74,7 @@ LINK_WORDS = ("de", "d", "du", "des", "l", "la", "le", "les", "of")
 
 # Units a quantity may carry ("25 pots", "10L"). Keys are canonical; a product's unit is compared canonically.
 UNITS = {
-    "pot": ("pot",),
+    "pot": ("pot", "jar", "bocal", "bocaux", "pots"),
     "kg": ("kg", "kilo", "kilogramme"),
     "g": ("g", "gr", "gramme"),
     "litre": ("litre", "liter", "l", "lt", "ltr"),
@@ -105,13 +111,13 @@ WOLOF_AND = ("ak",)  # "fukk ak ñaar" = 10 + 2
 WEAK_NUMBER_WORDS = ("benn", "un", "une", "neuf")
 
 # --- words that change what a count is (spans._markers) ---------------------------------------------------
-SALE_WORDS = ("vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
+SALE_WORDS = ("selling", "vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
               "sale", "sales", "jaay", "jaaynanu", "jaaynaa", "jaaye", "jeend")
 FUTURE_WORDS = ("aura", "aurai", "aurons", "auront", "aurez", "auras", "vais", "allons", "va", "prochain",
                 "prochaine", "will", "going", "gonna", "dinanu", "dina", "dinaa", "dinan", "dinañu", "dinagn",
                 "produire", "preparer", "fabriquer")
 FUTURE_AFTER = ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "prochain", "prochaine", "next",
-                "bientot", "soon", "ci kanam", "lanuy", "lanu", "dinanuy", "ayubes", "semaine")
+                "bientot", "soon", "ci kanam", "lanuy", "dinanuy", "ayubes")
 # The word right before a count ("environ 40", "à peu près 40", "plus ou moins 40", "lu tollu 40").
 APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "around", "roughly", "presque",
                 "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "jege", "genre", "autour",
@@ -122,7 +128,8 @@ RANGE_JOIN = ("ou", "or", "walla", "wala", "wal", "ou bien", "voire", "a", "to",
 RANGE_START = ("entre", "between", "de", "from", "diggante")
 CORRECT_KEEP_FIRST = ("pas", "not", "et non", "and not", "non pas", "pas de")
 CORRECT_KEEP_LAST = ("non", "no", "pardon", "sorry", "euh", "plutot", "deedeet", "dedet", "correction", "corrige",
-                     "je veux dire", "i mean", "oups", "oops", "erreur", "non pardon", "en fait", "sori")
+                     "je veux dire", "i mean", "oups", "oops", "erreur", "non pardon", "en fait", "sori", "baal",
+                     "trompe", "trompee", "corrige", "meant", "mistake", "actually", "plutot")
 # Days: "past" and "future" put a count in doubt (is it today's stock?).
 DAY_WORDS = {
     "past": ("hier", "yesterday", "démb", "demb", "dem"),
@@ -182,7 +189,9 @@ OPTIN_PHRASES = ("recevoir a nouveau", "recevoir de nouveau", "recevoir encore",
                  "start again", "subscribe", "resubscribe", "send me again", "resume", "begg dellu", "bëgg dellu",
                  "dama begg dellu", "dellu jot", "dellu jeli", "yonneel ma", "yonnee leen ma", "yonneleen ma",
                  "yonnel ma", "je veux recevoir", "veux recevoir vos", "want to receive", "want messages again",
-                 "dellu ma", "nangu naa", "demarrer", "unstop", "restart", "start")
+                 "dellu ma", "nangu naa", "demarrer", "unstop", "restart", "start", "renvoyez moi", "je reviens",
+                 "put me back", "add me back", "par erreur", "by mistake", "bindaat ma", "nga bindaat",
+                 "yonneewaat", "yonnewaat", "bindaat")
 HELP_PHRASES = ("comment faire", "comment ca marche", "comment ca fonctionne", "comment marche", "comment on fait",
                 "comment utiliser", "c quoi", "c est quoi", "cest quoi", "quoi ce service", "je comprend pas",
                 "comprend pas", "comprends pas", "sais pas", "ne sais", "ne comprend", "aidez", "aide moi",
@@ -191,7 +200,8 @@ HELP_PHRASES = ("comment faire", "comment ca marche", "comment ca fonctionne", "
                 "naka la", "naka laa", "naka ngay", "naka lay", "naka nu", "xamuma", "xamu ma", "xamouma",
                 "degguma", "deguma", "dégguma", "ndimbal", "dimbali", "dimbalil", "dimbaliil", "explique",
                 "expliquer", "expliquez", "lan la", "lan mooy", "lan moy", "lan lay", "explain", "mode d emploi",
-                "que faire", "quoi faire", "kan ngeen", "lan ngeen")
+                "que faire", "quoi faire", "kan ngeen", "lan ngeen", "c koi", "c est koi", "koi", "jcomprend",
+                "j comprend", "comprend rien", "understand nothing", "how it works")
 MENU_PHRASES = ("retour", "revenir", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
                 "page d accueil", "dellu", "delloo", "choix")
 PRICE_PHRASES = ("combien", "how much", "how much is", "niata", "naata", "nyaata", "nata", "ñaata", "jar",
