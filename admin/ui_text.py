@@ -65,6 +65,10 @@ FR = {
     "overview.no_report": "aucun relevé", "overview.ok": "ok", "overview.nothing": "Aucune coopérative.",
     "overview.charts": "Évolution des stocks (90 jours)", "overview.no_history": "Aucun relevé de stock récent.",
     "overview.total": "Total", "overview.chart_title": "Stock de {product} ({unit}) dans le temps",
+    "overview.correct": "Corriger un stock", "overview.correct_hint":
+        "Le chiffre saisi devient le stock actuel ; il s'ajoute à l'historique comme une ligne du personnel.",
+    "overview.correct_submit": "Enregistrer la correction", "overview.correct_link": "corriger",
+    "overview.corrected": "Stock corrigé : {cooperative}, {product} {quantity} {unit}.",
     "orders.title": "Commandes", "orders.new": "Nouvelle commande", "orders.create": "Créer et alerter",
     "orders.create_hint": "Les producteurs de la coopérative reçoivent l'alerte tout de suite et répondent OUI ou NON.",
     "orders.none": "Aucune commande.", "orders.nobody": "Personne à alerter", "orders.overdue": "en retard",
@@ -240,6 +244,10 @@ EN = {
     "overview.no_report": "no report", "overview.ok": "ok", "overview.nothing": "No cooperative.",
     "overview.charts": "Stock over time (90 days)", "overview.no_history": "No recent stock report.",
     "overview.total": "Total", "overview.chart_title": "Stock of {product} ({unit}) over time",
+    "overview.correct": "Correct a stock level", "overview.correct_hint":
+        "The figure entered becomes the current level; it is added to the history as a line from staff.",
+    "overview.correct_submit": "Save the correction", "overview.correct_link": "correct",
+    "overview.corrected": "Stock corrected: {cooperative}, {product} {quantity} {unit}.",
     "orders.title": "Orders", "orders.new": "New order", "orders.create": "Create and alert",
     "orders.create_hint": "The cooperative's producers get the alert at once and answer YES or NO.",
     "orders.none": "No orders.", "orders.nobody": "Nobody to alert", "orders.overdue": "overdue",

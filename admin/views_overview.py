@@ -1,68 +1,35 @@
-"""Overview: each cooperative's stock of each product, with low and stale flags and a chart per product."""
+"""Overview: each cooperative's stock of each product, with low and stale flags, a chart per product, and the
+staff's correction of a level (the same rule as POST /api/v1/stock: bot.stock.correct)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import request
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from flask import redirect, request, url_for
+from sqlalchemy import select
 
 from admin.charts import Series, line_chart
-from admin.dashboard import _, bp, database, lang, number_text, page, short_day
-from bot import clock
+from admin.dashboard import (_, bp, database, form_number, form_value, lang, notice, number_text, page, problem,
+                             short_day)
+from bot import clock, stock
+from bot.directory import DirectoryError
 from bot.models import Cooperative, Product, StockReport
-# The ledger's own rule for which lines count (not an undo, not undone): one definition, shared with level().
-from bot.stock import STALE_AFTER, _standing as standing
+from bot.orders import quantity_text
 
 HISTORY = timedelta(days=90)
 MAX_HISTORY_ROWS = 20_000
 MAX_LINES = 6  # beyond this many cooperatives a product's chart shows their total instead
 
 
-@dataclass(frozen=True)
-class Level:
-    cooperative: Cooperative
-    product: Product
-    report: StockReport | None
-    low: bool
-    stale: bool
-
-
-def levels(session) -> dict[tuple[int, int], StockReport]:
-    """The current level of every (cooperative, product) in one query: the latest standing report of each."""
-    ranked = (select(StockReport.id, func.row_number().over(
-        partition_by=(StockReport.cooperative_id, StockReport.product_id),
-        order_by=(StockReport.reported_at.desc(), StockReport.id.desc())).label("rank"))
-        .where(standing()).subquery())
-    latest = session.scalars(select(StockReport).join(ranked, ranked.c.id == StockReport.id).where(ranked.c.rank == 1))
-    return {(report.cooperative_id, report.product_id): report for report in latest}
+def rows(session, now: datetime) -> list[stock.Level]:
+    """One row per product each cooperative makes (or has reported), cooperatives by name, products by code."""
+    return sorted(stock.levels(session, now), key=lambda row: (row.cooperative.name, row.cooperative.id,
+                                                               row.product.code))
 
 
 def history(session, since: datetime) -> list[StockReport]:
-    """Standing reports since `since`, oldest first (the latest MAX_HISTORY_ROWS when there are more)."""
-    rows = list(session.scalars(select(StockReport).where(standing(), StockReport.reported_at >= since)
-                                .order_by(StockReport.reported_at.desc(), StockReport.id.desc())
-                                .limit(MAX_HISTORY_ROWS)))
-    return rows[::-1]
-
-
-def rows(session, now: datetime) -> list[Level]:
-    """One row per product each cooperative makes (or has reported), cooperatives by name."""
-    current = levels(session)
-    products = {product.id: product for product in session.scalars(select(Product))}
-    found = []
-    for cooperative in session.scalars(select(Cooperative).options(selectinload(Cooperative.products))
-                                       .order_by(Cooperative.name)):
-        product_ids = [product.id for product in cooperative.products]
-        product_ids += sorted(pid for coop_id, pid in current if coop_id == cooperative.id and pid not in product_ids)
-        for product_id in product_ids:
-            product, report = products[product_id], current.get((cooperative.id, product_id))
-            found.append(Level(cooperative, product, report,
-                               low=report is not None and report.quantity < (product.low_stock_threshold or 0),
-                               stale=report is None or report.reported_at < now - STALE_AFTER))
-    return found
+    """The reports that made the levels since `since`, oldest first (the latest MAX_HISTORY_ROWS when more)."""
+    return stock.standing_since(session, since, MAX_HISTORY_ROWS)
 
 
 def _total(lines: dict[str, list[tuple[datetime, float]]]) -> list[tuple[datetime, float]]:
@@ -96,12 +63,43 @@ def charts(session, now: datetime, cooperatives: dict[int, str]) -> list[tuple[P
 @bp.get("/overview")
 def overview():
     """Stock across cooperatives; `?attention=1` keeps the rows that need a look."""
+    return _page({})
+
+
+@bp.post("/overview/stock")
+def correct_stock():
+    """The staff's correction of one level: a ledger line from staff, with an optional note."""
+    try:
+        fields = {"cooperative_id": form_number("cooperative_id", whole=True),
+                  "product": form_value("product", 40) or None,
+                  "quantity": form_number("quantity"), "note": form_value("note", stock.MAX_NOTE) or None}
+        with database().transaction() as session:
+            done = stock.correct(session, fields, clock.now())
+            words = {"cooperative": session.get(Cooperative, done.report.cooperative_id).name,
+                     "product": done.product.name(lang()), "quantity": quantity_text(done.report.quantity),
+                     "unit": done.report.unit}
+    except DirectoryError as error:
+        return _page(request.form, error, 422)
+    notice("overview.corrected", **words)
+    return redirect(url_for("dashboard.overview"))
+
+
+def _page(form, error: DirectoryError | None = None, status: int = 200):
     now = clock.now()
     attention = request.args.get("attention") == "1"
     with database().transaction() as session:
         found = rows(session, now)
         shown = [row for row in found if row.low or row.stale] if attention else found
         names = {row.cooperative.id: row.cooperative.name for row in found}
-        return page("overview.html", rows=shown, attention=attention, charts=charts(session, now, names),
+        cooperatives = sorted({row.cooperative.id: row.cooperative for row in found}.values(),
+                              key=lambda cooperative: (cooperative.name, cooperative.id))
+        products = sorted({row.product.id: row.product for row in found}.values(), key=lambda product: product.code)
+        chosen = {"cooperative_id": form.get("cooperative_id") or request.args.get("cooperative_id") or "",
+                  "product": form.get("product") or request.args.get("product") or "",
+                  "quantity": form.get("quantity") or "", "note": form.get("note") or ""}
+        return page("overview.html", status, rows=shown, attention=attention, charts=charts(session, now, names),
                     low=sum(row.low for row in found), stale=sum(row.stale and row.report is not None for row in found),
-                    never=sum(row.report is None for row in found), stale_days=STALE_AFTER.days)
+                    never=sum(row.report is None for row in found), stale_days=stock.STALE_AFTER.days,
+                    cooperatives=cooperatives, products=products, form=chosen,
+                    correcting=bool(error or request.args.get("product")),
+                    error=problem(error) if error else None)

@@ -23,10 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot import clock, policy
+from bot import clock, policy, stock
 from bot.directory import Invalid, has_real_producers, known_fields, text, whole
 from bot.i18n import DEFAULT_LANGUAGE, format_date, mark
-from bot.models import Cooperative, Order, OrderNotification, Producer, Product, StockReport
+from bot.models import Cooperative, Order, OrderNotification, Producer, Product
 
 PENDING, ACCEPTED, PARTIAL, DECLINED = "pending", "accepted", "partial", "declined"
 DELIVERED, CANCELLED, EXPIRED = "delivered", "cancelled", "expired"
@@ -54,7 +54,7 @@ class WrongStatus(Exception):
 @dataclass(frozen=True)
 class Answer:
     """What became of a producer's answer: `outcome` is accepted | partial | declined | taken | already_yours
-    | cancelled | expired | closed; `stock` is the cooperative's last reported level when one exists."""
+    | cancelled | expired | closed; `stock` is the cooperative's current level (bot.stock.level) when one exists."""
 
     outcome: str
     order: Order
@@ -286,7 +286,7 @@ def accept(session: Session, config: dict, order: Order, producer: Producer, qua
         return _closed(order, producer, note, now)
     note.answer, note.quantity, note.answered_at = status, amount, now
     _tell_staff(session, config, order, status, producer)
-    level = stock_level(session, order.cooperative_id, order.product_id)
+    level = stock.level(session, order.cooperative_id, order.product_id)
     return Answer(status, order, amount, level.quantity if level else None)
 
 
@@ -343,13 +343,6 @@ def _move(session: Session, order: Order, from_status, to_status: str, now: date
                               .execution_options(synchronize_session=False)).rowcount == 1
     session.refresh(order)
     return changed
-
-
-def stock_level(session: Session, cooperative_id: int, product_id: int) -> StockReport | None:
-    """The cooperative's latest stock report for the product (the current level), if any."""
-    return session.scalar(select(StockReport).where(StockReport.cooperative_id == cooperative_id,
-                                                    StockReport.product_id == product_id)
-                          .order_by(StockReport.reported_at.desc(), StockReport.id.desc()).limit(1))
 
 
 def _tell_staff(session: Session, config: dict, order: Order, outcome: str, producer: Producer) -> None:

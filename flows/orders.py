@@ -1,10 +1,10 @@
 """Answering the boutique's orders: yes, a smaller quantity, no — and which order, when several are waiting.
 
-| step         | question                         | answers                                                        |
-|--------------|----------------------------------|----------------------------------------------------------------|
-| (route)      | an alert said: reply OUI or NON  | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline; END |
-| (menu 2)     | —                                | the pending orders and how to answer; END                      |
-| CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) …  | a number or a reference → that order, END; else routed         |
+| step         | question                        | answers                                                         |
+|--------------|---------------------------------|-----------------------------------------------------------------|
+| (route)      | an alert said: reply OUI or NON | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline; END |
+| (menu 2)     | —                               | the pending orders and how to answer; END                       |
+| CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) … | 2, commande 2, CMD-0013 → that order, END; else routed          |
 
 The first yes takes the order; a later one hears that it is taken. A yes with a quantity below the order's is a
 partial acceptance. The domain rules live in bot.orders; this module only talks.
@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot import orders, understand
 from bot.i18n import mark, t
 from bot.models import Order
+from bot.understand.spans import OrderRef
 from flows import END, Flow, Next
 from flows.common import choice, numbered
 
@@ -77,9 +78,9 @@ def choose_order(turn) -> Next:
     """Read the number or reference of the order meant; anything else is a new message, routed as such."""
     refs = turn.data.get("refs") or []
     picked = choice(turn.text, len(refs))
-    reference = refs[picked] if picked is not None else orders.parse_reference(turn.text)
+    reference, named = (refs[picked], True) if picked is not None else _named_order(turn, refs)
     if reference not in refs:
-        if turn.text.strip().rstrip(".)").isdigit():  # a number not on the list: ask again
+        if named or turn.text.strip().rstrip(".)").isdigit():  # not on the list, or unclear: ask again
             return _ask_which(turn, turn.data.get("answer", "accept"), refs, turn.data.get("quantity"))
         from flows import route
         turn.data = {}
@@ -98,6 +99,24 @@ def choose_order(turn) -> Next:
 
 
 FLOW = Flow("orders", {"CHOOSE_ORDER": choose_order})
+
+
+def _named_order(turn, refs: list[str]) -> tuple[str | None, bool]:
+    """(the listed order a message names, whether it names an order at all), read as the understanding layer
+    reads order references everywhere ("CMD-0012", "cmd 12", "commande 2"). "commande 2" or "order 2" may also
+    mean the 2nd line of the list: when the two readings point at different listed orders, none is chosen."""
+    reading = understand.read(turn.text, turn.catalogue(), turn.product_codes())
+    spans = [span for span in reading.spans if isinstance(span, OrderRef)]
+    if not spans:
+        return None, False
+    span = spans[0]
+    by_reference = span.reference if span.reference in refs else None
+    number = int(span.reference.rsplit("-", 1)[-1])
+    typed_reference = reading.text[span.start:span.end].startswith("cmd")
+    by_line = refs[number - 1] if not typed_reference and 1 <= number <= len(refs) else None
+    if by_reference and by_line and by_reference != by_line:
+        return None, True
+    return by_reference or by_line, True
 
 
 def _bare_quantity(turn, kind: str | None, refs: list[str]) -> float | None:

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot import policy, understand
 from bot import stock as ledger
-from bot import understand
-from bot.i18n import for_channel, mark, t
-from bot.outbox import enqueue
+from bot.i18n import mark, t
 from bot.models import Product, ProductAlias
 from flows import END, REROUTE, Flow
 from flows.common import choice, format_quantity, numbered, product, product_name
@@ -282,14 +281,12 @@ def _learn_alias(turn, word: str | None, code: str) -> None:
 
 
 def _alert_staff(turn, done: ledger.Recorded) -> None:
-    """Low stock: one SMS per staff phone per report, through the outbox."""
+    """Low stock: the staff hear it the way they hear every alert (bot.policy.notify_staff), once per report."""
     cooperative = turn.producer.cooperative
-    body = for_channel(t("staff.low_stock", "fr", cooperative=cooperative.name if cooperative else "-",
-                         name=done.product.name_fr, quantity=format_quantity(done.report.quantity),
-                         unit=done.product.unit), "sms")
-    for phone in turn.config.get("STAFF_PHONES", []):
-        enqueue(turn.session, dedupe_key=f"low-stock:report={done.report.id}:staff={phone}", kind="staff_low_stock",
-                recipient=phone, channel="sms", body=body)
+    words = {"cooperative": cooperative.name if cooperative else "-", "name": done.product.name_fr,
+             "quantity": format_quantity(done.report.quantity), "unit": done.product.unit}
+    policy.notify_staff(turn.session, turn.config, "staff_low_stock", f"low-stock:report={done.report.id}",
+                        mark("staff.low_stock"), words, about=turn.producer)
 
 
 FLOW = Flow("stock", {"ASK_PRODUCT": ask_product, "CONFIRM_PRODUCT": confirm_product,

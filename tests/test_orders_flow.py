@@ -144,6 +144,16 @@ def test_accepting_more_than_the_last_reported_stock_is_allowed_and_said(shop):
     assert shop.row(order["id"]).status == "accepted"
 
 
+def test_after_annuler_an_acceptance_reads_the_level_the_undo_restored(shop):
+    assert shop.say(BINTA, "yaourt 30") == ["Enregistré : yaourt 30 pot. ANNULER pour annuler."]
+    shop.say(BINTA, "yaourt 5")
+    assert shop.say(BINTA, "annuler") == ["Annulé : yaourt. Envoyez le bon stock, par ex. yaourt 40."]
+    shop.order()
+    # The level is 30 again: the undone 5 (and the undo line that repeats it) is not the stock.
+    assert shop.say(BINTA, "oui") == ["Merci ! La commande CMD-0001 est pour vous : yaourt 40 pot, pour le lun. "
+                                      "7 déc. Attention : votre dernier stock est de 30 pot."]
+
+
 # --- which order ----------------------------------------------------------------------------------------
 
 def test_french_a_bare_yes_with_two_orders_asks_which_and_a_digit_answers(shop):
@@ -176,6 +186,35 @@ def test_an_answer_with_its_reference_needs_no_question(shop):
     shop.order(), shop.order(quantity=10)
     assert shop.say(AWA, "déedéet CMD-0002") == ["Bind naa ko: jëluloo komand CMD-0002. Jërëjëf!"]
     assert shop.say(BINTA, "OUI CMD-0001") == [
+        "Merci ! La commande CMD-0001 est pour vous : yaourt 40 pot, pour le lun. 7 déc."]
+
+
+def test_commande_and_a_number_answers_which_order(shop):
+    shop.order(), shop.order(quantity=10)
+    assert shop.say(BINTA, "oui")[0].startswith("Quelle commande ?")
+    assert shop.say(BINTA, "commande 2") == [
+        "Merci ! La commande CMD-0002 est pour vous : yaourt 10 pot, pour le lun. 7 déc."]
+    assert shop.state(BINTA) == (None, None)
+
+
+def test_commande_n_is_the_line_of_the_list_or_the_reference_and_asked_again_when_they_differ(api, shop):
+    first = shop.order()
+    shop.order(quantity=10), shop.order(quantity=20)
+    assert api.post(f"/orders/{first['id']}/cancel")[0] == 200
+    question = shop.say(BINTA, "oui")
+    assert question == ["Quelle commande ?\n1) CMD-0002 yaourt 10 pot 2) CMD-0003 yaourt 20 pot\n"
+                        "Répondez par le numéro."]
+    assert shop.say(BINTA, "commande 2") == question  # line 2 is CMD-0003, but CMD-0002 is listed too: asked
+    assert shop.say(BINTA, "Commande n° 1") == [  # line 1, and not a listed reference
+        "Merci ! La commande CMD-0002 est pour vous : yaourt 10 pot, pour le lun. 7 déc."]
+    assert [shop.row(n).status for n in (2, 3)] == ["accepted", "pending"]
+
+
+def test_a_typed_reference_is_never_read_as_a_line_of_the_list(shop):
+    shop.order(), shop.order(quantity=10)
+    question = shop.say(BINTA, "oui")
+    assert shop.say(BINTA, "cmd 9") == question  # CMD-0009 is not waiting: asked again, not line… of nothing
+    assert shop.say(BINTA, "CMD-0001") == [
         "Merci ! La commande CMD-0001 est pour vous : yaourt 40 pot, pour le lun. 7 déc."]
 
 
