@@ -40,8 +40,8 @@ def _keyword(words: list[str], extra_optout: frozenset[str], raw: str) -> Meanin
         return Meaning("help")
     core = [w for w in words if w not in _POLITE]
     core = [w for k, w in enumerate(core) if k == 0 or w != core[k - 1]]  # "stop stop"
-    if not core:
-        # "merci", "jërëjëf", "thank you": politeness alone (but "s'il" alone is nothing).
+    if not core or (any(w in _THANKS for w in words) and all(w in _BLESSING for w in core)):
+        # "merci", "jërëjëf", "thank you", "mci bcp que Dieu vous bénisse": thanks alone ("s'il" alone is nothing).
         return Meaning("thanks") if any(w in _THANKS for w in words) else None
     phrase = " ".join(core)
     if phrase in _OPTOUT or phrase in extra_optout:
@@ -106,7 +106,7 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
         if any(w.isdigit() for w in words) or len(words) > MAX_INTENT_WORDS:
             return Meaning("optout_ask")  # "yaourt 40 stop": a report, or a stop? Ask.
         return Meaning("optout")
-    if len(words) <= MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)):
+    if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)):
         return Meaning("optout_ask")
     return None
 
@@ -131,8 +131,8 @@ def sentence(words: list[str], has_figures: bool) -> Meaning | None:
     language = _language(words)
     if language is not None:
         return language
-    if asks_price(words):
-        return None  # "c koi njeg soow bi" asks a price, not for help
+    if asks_price(words) or asks_workshops(words):
+        return None  # "c koi njeg soow bi" asks a price, "atelier ... naka" a workshop: not for help
     if _has(words, _HELP_PHRASES) or any(w in _HELP for w in words):
         return Meaning("help")
     if _has(words, _MENU_PHRASES):

@@ -7,18 +7,20 @@ the cooperative makes, every product has exactly one count, and nothing else com
 |-----------------------------------------------------------------|-------------------------------------------|---------------|
 | one plain count ("yaourt 40", "soow ñaar fukk")                  | record                                    |               |
 | a correction ("35 pas 53", "30 non 20")                          | record the figure the producer kept       |               |
-| money, a date, a time, a phone, a percent beside one count       | set aside, record the count               |               |
 | a range or alternatives ("25-30", "25 ou 30", "20 walla 25")     | Yaourt : 25 ou 30 pots ? 1) 25 2) 30      | choose        |
 | two different plain counts ("yaourt 40 50")                      | the same choice                           | choose        |
 | a computed figure ("3 cartons de 20", "10+5", "2x12")            | 3 cartons de 20 = 60 pots ? 1) Oui 2) Non | confirm       |
 | an approximation or a look-alike ("une vingtaine", "4O")         | the figure shown, confirmed               | confirm       |
 | one count beside a sale, a future, "hier"/"demain", no stock word | the count, confirmed                      | confirm       |
+| one count beside money, a date, a time, a phone or a percent     | the count, confirmed: they compete         | confirm       |
 | only money, a date, a time, a phone or a percent                 | "750 F, c'est un prix ?" + ask the count  | not_count     |
 | only an amount sold or to come                                   | ask the count                             | sale / future |
 | no figure                                                        | ask the count                             | how_many      |
 | negative, absurd, "1.500", another unit ("savon 3 cartons")      | ask the count                             | bad_quantity / how_many |
 | a product the cooperative does not make                          | say so; nothing written                   | not_made      |
 | a word like a product ("lait 20")                                | did you mean …? (figure shown)            | did_you_mean  |
+| an unknown word right next to a count ("bissap 30")              | say so; nothing written                   | unknown_product |
+| an unknown word elsewhere (a name, a place: "c Awa de Thiès")     | filler                                    |               |
 | a word shared by products ("huile 5"), or no product named       | which product? only the cooperative's     | which_product |
 | no product named, the cooperative makes one                      | that product                              |               |
 
@@ -196,12 +198,15 @@ def _stock(reading: Reading, spans: list[Span], catalogue: Catalogue, coop: tupl
     spans = _names_and_places(reading, spans)
     items, orphans = _pair(spans)
     # An unknown word is a product only when a count goes with it ("lait 20"); else it is a name or filler.
-    kept = []
+    kept: list[tuple[ProductMention, list[Span]]] = []
     for mention, figures in items:
         if mention.status == "unknown" and not any(not isinstance(f, NOT_A_COUNT) for f in figures):
-            orphans = orphans + [f for f in figures]
+            if kept:  # "hats 14 for now, call me on 77 123 45 67": the phone still belongs to the report
+                kept[-1][1].extend(figures)
+            else:
+                orphans = orphans + list(figures)
             continue
-        kept.append((mention, figures))
+        kept.append((mention, list(figures)))
     doubt_day = any(isinstance(s, DayWord) and s.when in ("past", "future") for s in spans) or \
         any(isinstance(s, DateMention) for s in spans)  # is it today's stock? shown and confirmed
     stock_word = any(w in _STOCK for w in reading.words) or intents.says_remaining(reading.words)
@@ -239,7 +244,7 @@ def _names_and_places(reading: Reading, spans: list[Span]) -> list[Span]:
     elsewhere it is a name, a place or a word we do not know ("c Awa de Thiès", "ce matin"): filler."""
     out: list[Span] = []
     for k, span in enumerate(spans):
-        if isinstance(span, ProductMention) and span.status == "unknown":
+        if isinstance(span, ProductMention) and (span.status == "unknown" or span.weak):
             before = spans[k - 1] if k else None
             after = spans[k + 1] if k + 1 < len(spans) else None
             if not (_touches(reading, before, span) or _touches(reading, span, after)):
@@ -313,7 +318,8 @@ def _figure(reading: Reading, code: str, figures: list[Span], catalogue: Catalog
                 return Meaning("clarify", reason="how_many", product=code, quantity=count.value,
                                shown=_shown(reading, count))
         grouped = isinstance(count, Quantity) and count.qty.grouped
-        if grouped or doubt_day or (moves and not stock_word and not isinstance(count, Correction)):
+        # A price, a date, a time, a phone number or a percent beside the count competes with it: confirm.
+        if grouped or doubt_day or aside or (moves and not stock_word and not isinstance(count, Correction)):
             return Meaning("clarify", reason="confirm", product=code, quantity=count.value)
         return count.value
     if not counts and len(doubts) == 1:

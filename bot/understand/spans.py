@@ -196,7 +196,8 @@ _UNIT_RE = r"(?:" + "|".join(sorted({re.escape(w) for ws in UNITS.values() for w
 _CONTAINERS = ("carton", "cartons", "seau", "seaux", "bidon", "bidons", "caisse", "caisses", "casier", "casiers",
                "sac", "sacs", "paquet", "paquets", "boite", "boites", "pack", "packs", "bassine", "bassines",
                "box", "boxes", "bucket", "buckets", "jerrican", "jerricans", "jerrycan", "jerrycans", "bidong",
-               "plateau", "plateaux", "fardeau", "fardeaux", "crate", "crates", "bottes", "botte", "lot", "lots")
+               "plateau", "plateaux", "fardeau", "fardeaux", "crate", "crates", "bottes", "botte", "lot", "lots",
+               "bundle", "bundles", "fagot", "fagots")
 _MONTHS = ("janvier", "janv", "fevrier", "fev", "mars", "avril", "avr", "mai", "juin", "juillet", "juil", "aout",
            "septembre", "sept", "octobre", "oct", "novembre", "nov", "decembre", "dec", "january", "february",
            "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
@@ -407,7 +408,9 @@ def _markers(spans: list[Span]) -> list[Span]:
                 out.append(Correction(span.start, nxt.end, nxt.value, span.value, unit))
                 i = after_at + 1
                 continue
-        if any(w in _SALE for w in before) or (after and after[0] in _SALE):
+        if any(w in _PRICE_AFTER for w in after[:2]) and not span.qty.unit:  # "500 lay jar": a price
+            out.append(Money(span.start, span.end, span.value, span.qty.text))
+        elif any(w in _SALE for w in before) or (after and after[0] in _SALE):
             out.append(Sale(span.start, span.end, span.value))
         elif any(w in _FUTURE for w in before) or (after and after[0] in _FUTURE_AFTER):
             out.append(Future(span.start, span.end, span.value))

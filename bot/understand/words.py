@@ -16,7 +16,7 @@ GREETINGS = (
     "salaam aleekum", "salamalekum", "salamalekoum", "salamaleykoum", "assalamou alaykoum",
     "assalamu alaikum", "as salam aleykoum", "na nga def", "nanga def", "nangadef", "hello", "hi", "hey",
     "coucou", "bjr", "slt", "good morning", "good afternoon", "good evening", "cv", "ca va", "sava", "sa va",
-    "nakamu", "naka nga def", "salamalekum", "asalaa maalekum", "asalamalekum",
+    "nakamu", "naka nga def", "nangeen def", "na ngeen def", "nanguen def", "nangen def", "salamalekum", "asalaa maalekum", "asalamalekum",
 )
 OPTOUT_WORDS = ("stop", "arret", "arrêt", "unsubscribe", "stopall", "stop all", "desabonner", "se desabonner")
 OPTIN_WORDS = ("start", "demarrer", "démarrer", "unstop")
@@ -30,7 +30,11 @@ CANCEL_WORDS = ("annuler", "annule", "annulé", "cancel", "undo")
 # Politeness around a keyword ("STOP svp", "aide merci") does not change it.
 POLITE_WORDS = ("svp", "stp", "s'il vous plaît", "s'il te plaît", "merci", "beaucoup", "please", "pls", "plz",
                 "thanks", "thank you", "jërëjëf", "jerejef", "dieuredieuf", "mci", "bcp", "thx", "tnx", "bien",
-                "so much", "waay", "pour l'info", "pour tout", "very much", "a lot", "infiniment")
+                "so much", "waay", "pour l'info", "pour tout", "very much", "a lot", "infiniment", "madame", "monsieur")
+# Blessings around a thank-you ("mci bcp que Dieu vous bénisse", "jërëjëf, Yalla na leen Yalla fay"): a message of
+# thanks, politeness and these words alone needs no answer.
+BLESSING_WORDS = ("que dieu vous benisse", "dieu vous benisse", "yalla na leen yalla fay", "yalla fay", "bu baax",
+                  "nu ngi jem", "nou ngi dieum", "god bless", "god bless you", "amine", "amen", "inchallah")
 THANKS_WORDS = ("merci", "thanks", "thank", "jërëjëf", "jerejef", "dieuredieuf", "mci", "thx", "tnx")
 
 YES_WORDS = ("oui", "ouais", "waaw", "wao", "waw", "yes", "yep", "ok", "okay", "oké", "d'accord", "daccord",
@@ -48,7 +52,8 @@ PRICE_WORDS = ("prix", "price", "njëg", "tarif", "coût", "cout", "coute")
 
 # Words that say "this is a stock report" when no product is named ("stock 40", "am na 40", "I have 40").
 STOCK_WORDS = ("stock", "stok", "reste", "restant", "restent", "left", "dispo", "disponible", "am", "have",
-               "got", "ai", "avons", "remaining", "remain", "desna", "ya", "yena", "tey", "today", "maintenant")
+               "got", "ai", "avons", "remaining", "remain", "desna", "ya", "yena", "tey", "tay", "today", "maintenant",
+               "nagnou", "nagnu", "nanou")
 # Next to a product they mean 0 ("yaourt fini", "rupture savon").
 ZERO_WORDS = ("rupture", "fini", "finie", "épuisé", "épuisée", "zéro", "tus", "dara", "rien", "none",
               "nothing", "out", "jeex")
@@ -59,7 +64,8 @@ FILLER_WORDS = (
     "mon", "ma", "mes", "notre", "nos", "et", "ou", "aujourd'hui", "maintenant", "encore", "total",
     "quantité", "qte", "qté", "qty", "nb", "nombre", "environ", "exactement", "plus", "il y a", "me", "moi",
     "frais", "bien", "ici", "reçu",
-    "dans", "ds", "au", "suis", "having", "after", "before", "avant", "apres", "ici", "here", "frigo", "magasin",
+    "for", "when", "call", "with", "until", "then", "lay", "lanuy", "lagnouy", "dans", "ds", "au", "suis", "having", "marche", "marché", "market", "dey", "du", "bi", "yi", "women", "group",
+    "groupe", "gie", "tuuti", "bundle", "bundles", "after", "before", "avant", "apres", "ici", "here", "frigo", "magasin",
     "boutique", "maison", "home", "shop", "matin", "soir", "morning", "bio",
     "thies", "kaolack", "dakar", "ziguinchor", "louga", "fatick", "kolda", "kaffrine", "kedougou", "diourbel",
     "saint", "louis", "touba", "mbour", "tambacounda", "matam", "sedhiou", "rufisque",
@@ -84,7 +90,7 @@ UNITS = {
     "piece": ("pièce", "piece", "pc", "pcs", "pce", "unité", "unit"),
     "bidon": ("bidon",),
     "paquet": ("paquet",),
-    "sac": ("sac",),
+    "sac": ("sac", "bag"),
 }
 
 # French number words. "un", "une" and "neuf" (also "new") are weak: see WEAK_NUMBER_WORDS.
@@ -111,7 +117,7 @@ WOLOF_AND = ("ak",)  # "fukk ak ñaar" = 10 + 2
 WEAK_NUMBER_WORDS = ("benn", "un", "une", "neuf")
 
 # --- words that change what a count is (spans._markers) ---------------------------------------------------
-SALE_WORDS = ("selling", "vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
+SALE_WORDS = ("selling", "diaye", "diay", "jaaye", "vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
               "sale", "sales", "jaay", "jaaynanu", "jaaynaa", "jaaye", "jeend")
 FUTURE_WORDS = ("aura", "aurai", "aurons", "auront", "aurez", "auras", "vais", "allons", "va", "prochain",
                 "prochaine", "will", "going", "gonna", "dinanu", "dina", "dinaa", "dinan", "dinañu", "dinagn",
@@ -120,7 +126,8 @@ FUTURE_AFTER = ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "proc
                 "bientot", "soon", "ci kanam", "lanuy", "dinanuy", "ayubes")
 # The word right before a count ("environ 40", "à peu près 40", "plus ou moins 40", "lu tollu 40").
 APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "around", "roughly", "presque",
-                "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "jege", "genre", "autour",
+                "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "tollou", "tolou", "tolu", "jege",
+                "diege", "genre", "autour",
                 "circa", "approximately", "~")
 CONTAINER_LINKS = ("de", "d", "of", "a", "x", "yu", "bu", "ci", "with", "avec")
 APPROX_AFTER = ("environ", "ish", "approx", "approximativement", "a peu pres", "plus ou moins", "or so", "more or less")
@@ -146,6 +153,9 @@ ENGLISH_SMALL = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
 ENGLISH_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
                 "eighty": 80, "ninety": 90}
+# A price word right after a count makes it a price: "500 lay jar", "500 lay diar".
+PRICE_AFTER = ("jar", "diar", "djar", "lay jar", "lay diar", "prix", "price", "chacun", "each", "njeg", "franc", "francs",
+               "fcfa", "cfa", "derem", "dereum")
 FRENCH_EXTRA_TENS = {"septante": 70, "huitante": 80, "nonante": 90}
 
 # --- sentences (intents.py): words that combine, as producers write them -----------------------------------
@@ -156,7 +166,8 @@ STOP_VERBS = ("stop", "stoppe", "stopper", "stoppez", "stopez", "arret", "arrete
               "bayileen", "bayyileen", "baayil", "bayi", "noppi", "noppil", "noppileen", "nopi", "nopil")
 STOP_PHRASES = ("opt out", "bul ma bindati", "buleen ma bindati", "bu ma bindati", "bul ma yonneeti",
                 "buleen ma yonneeti", "bul ma yonnee", "buleen ma yonnee", "bul ma yone", "dootuma begg", "bul ma sms",
-                "leave me off", "take me off", "remove me", "retirez moi", "enlevez moi", "supprimez moi",
+                "leave me off", "take me off", "boul ma bindati", "boul ma bind", "boul ma yonne", "boul ma yonneeti",
+                "bouleen ma bindati", "bul ma bind", "bu ma bind", "bayi ma", "bayil ma", "bayyil ma", "remove me", "retirez moi", "enlevez moi", "supprimez moi",
                 "supprimer mon numero", "effacez moi", "plus jamais", "no more messages", "do not text",
                 "dont text", "don't text", "dont message", "don't message", "do not message", "no more sms",
                 "plus de sms", "plus de message", "pas de message", "pas de sms")
@@ -178,8 +189,8 @@ STOP_DOUBTS = ("trop de message", "trop de messages", "trop de sms", "too many",
                "kan nga", "who is this", "qui est ce", "qui etes vous", "ki ngeen")
 # Stems of a complaint about our messages ("ces messages me dérangent", "lu tax ngay bind ma"): asked about when
 # the message also speaks of messages or writing, and some stand alone ("je n'ai pas demandé ça").
-DOUBT_STEMS = ("derang", "bother", "annoy", "sonn", "lu tax", "pourquoi", "why", "too much", "trop", "keep texting",
-               "tout le temps", "saa su nekk", "every day", "chaque jour", "tous les jours", "fatig", "marre",
+DOUBT_STEMS = ("derang", "bother", "annoy", "sonn", "lu tax", "loutakh", "lutax", "lou tax", "lu tah", "pourquoi", "why", "too much", "trop", "keep texting",
+               "tout le temps", "saa su nekk", "sa sou nek", "saa sou nekk", "bes bu nekk", "bess bou nek", "every day", "chaque jour", "tous les jours", "fatig", "marre",
                "en ai assez", "arnaq", "spam")
 DOUBT_ALONE = ("sign up", "signed up", "pas demande", "jamais demande", "never asked", "didn t ask", "didnt ask",
                "pas inscrit", "not subscribed", "qui vous a donne mon numero", "who gave you my number")
@@ -187,7 +198,8 @@ NEGATION_WORDS = ("pas", "ne", "n", "not", "dont", "don't", "never", "jamais", "
 OPTIN_PHRASES = ("recevoir a nouveau", "recevoir de nouveau", "recevoir encore", "recommencer", "reprendre",
                  "remettez moi", "remets moi", "reabonner", "reabonnez", "reactiver", "reactivez", "re abonner",
                  "start again", "subscribe", "resubscribe", "send me again", "resume", "begg dellu", "bëgg dellu",
-                 "dama begg dellu", "dellu jot", "dellu jeli", "yonneel ma", "yonnee leen ma", "yonneleen ma",
+                 "dama begg dellu", "dama beug dellou", "beug dellou", "dellou si", "delloussi", "dellusi", "dellu si message",
+                 "dellu jot", "dellu jeli", "yonneel ma", "yonnee leen ma", "yonneleen ma",
                  "yonnel ma", "je veux recevoir", "veux recevoir vos", "want to receive", "want messages again",
                  "dellu ma", "nangu naa", "demarrer", "unstop", "restart", "start", "renvoyez moi", "je reviens",
                  "put me back", "add me back", "par erreur", "by mistake", "bindaat ma", "nga bindaat",
@@ -197,14 +209,16 @@ HELP_PHRASES = ("comment faire", "comment ca marche", "comment ca fonctionne", "
                 "comprend pas", "comprends pas", "sais pas", "ne sais", "ne comprend", "aidez", "aide moi",
                 "help me", "how does", "how do", "how to", "what is this", "what s this", "whats this",
                 "don t understand", "dont understand", "do not understand", "not understand", "naka lan", "naka la",
-                "naka la", "naka laa", "naka ngay", "naka lay", "naka nu", "xamuma", "xamu ma", "xamouma",
+                "naka la", "naka laa", "naka ngay", "naka lay", "naka nu", "naka lagnouy", "naka lanuy", "naka lagnou",
+                "nan lagnouy", "nan la", "xamuma", "xamu ma", "xamouma",
                 "degguma", "deguma", "dégguma", "ndimbal", "dimbali", "dimbalil", "dimbaliil", "explique",
                 "expliquer", "expliquez", "lan la", "lan mooy", "lan moy", "lan lay", "explain", "mode d emploi",
                 "que faire", "quoi faire", "kan ngeen", "lan ngeen", "c koi", "c est koi", "koi", "jcomprend",
                 "j comprend", "comprend rien", "understand nothing", "how it works")
-MENU_PHRASES = ("retour", "revenir", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
+MENU_PHRASES = ("retour", "revenir", "dellou", "dellou si menu", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
                 "page d accueil", "dellu", "delloo", "choix")
-PRICE_PHRASES = ("combien", "how much", "how much is", "niata", "naata", "nyaata", "nata", "ñaata", "jar",
+PRICE_PHRASES = ("combien", "how much", "how much is", "niata", "naata", "nyaata", "nata", "ñaata", "jar", "diar",
+                 "djar",
                  "njeg", "njeug", "ndieg", "ndieug", "tarif", "what price", "quel prix", "cout", "coute", "coutent",
                  "cost", "costs", "vendez", "achetez", "ci la jar", "prix")
 ACCEPT_PHRASES = ("on peut", "je peux", "c est possible", "cest possible", "pas de probleme", "pas de souci",
@@ -216,7 +230,7 @@ DECLINE_PHRASES = ("pas possible", "impossible", "on n a plus", "on a plus", "n 
                    "plus rien", "on a rien", "n a rien", "pas de stock", "plus de stock", "peux pas", "pouvons pas",
                    "peut pas", "pourrai pas", "pourrons pas", "pas cette semaine", "pas pour cette", "can t", "cant",
                    "cannot", "can not", "not possible", "unable", "sorry no", "no sorry", "not this week",
-                   "nothing left", "sold out", "amunu", "amuma", "amul", "amul dara", "menuma", "manuma", "munuma",
+                   "nothing left", "sold out", "amunu", "amuma", "amul", "amul dara", "menuma", "manuma", "munuma", "amougnou", "amounou", "amouma", "amoul", "mounouma", "manouma",
                    "menunu", "manunu", "mununu", "jeex na", "jeexna", "jeex", "deedeet", "dedet", "non merci",
                    "no thanks", "pas dispo", "pas disponible", "indisponible")
 
@@ -252,6 +266,7 @@ _LANGUAGE_VALUES = _fold_map(LANGUAGE_VALUES)
 _CANCEL = _fold_all(CANCEL_WORDS)
 _POLITE = frozenset(w for phrase in POLITE_WORDS for w in _words(phrase))
 _THANKS = _fold_all(THANKS_WORDS)
+_BLESSING = frozenset(w for phrase in BLESSING_WORDS for w in _words(phrase))
 _YES = _fold_all(YES_WORDS)
 _NO = _fold_all(NO_WORDS)
 _CAN = frozenset(tuple(_words(p)) for p in CAN_PHRASES)
@@ -278,6 +293,7 @@ _WEAK = _fold_all(WEAK_NUMBER_WORDS)
 _YES_NO_ALL = _YES | _NO | {"acord"}  # "d'accord" is two words: "d acord"
 # Words that can never be (part of) a product in a stock report.
 _SALE = _fold_all(SALE_WORDS)
+_PRICE_AFTER = _fold_all(w for phrase in PRICE_AFTER for w in phrase.split()) - {"lay"}
 _FUTURE = _fold_all(FUTURE_WORDS)
 _FUTURE_AFTER = _fold_all(FUTURE_AFTER)
 _APPROX = _fold_all(APPROX_WORDS)
@@ -291,7 +307,7 @@ _EN_TENS = {normalise(w): v for w, v in ENGLISH_TENS.items()}
 _NOT_PRODUCT = (_fold_all(FILLER_WORDS) | _STOCK | _POLITE | _YES_NO_ALL | _DISCOURSE | _ONLY | _PRICE
                 | _WORKSHOP | frozenset(w for g in _GREETINGS for w in g) | frozenset(w for p in _CAN for w in p)
                 | _SALE | _FUTURE | _FUTURE_AFTER | _APPROX | frozenset(w for p in _APPROX_AFTER for w in p)
-                | _RANGE_JOIN | _RANGE_START
+                | _RANGE_JOIN | _RANGE_START | _PRICE_AFTER
                 | frozenset(w for p in CORRECT_KEEP_FIRST + CORRECT_KEEP_LAST for w in _words(p))
                 | frozenset(w for ws in DAY_WORDS.values() for w in _words(" ".join(ws))))
 
