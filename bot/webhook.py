@@ -90,7 +90,8 @@ def inbound():
 @bp.post("/status")
 def status():
     """Twilio's status callbacks: keep the furthest status each message reached."""
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+    # Cleaned as on /inbound: PostgreSQL refuses a NUL byte in text, and a junk sid must not become a 500.
+    sid = clean_text(request.form.get("MessageSid") or request.form.get("SmsSid"))[:64].strip()
     if not sid:
         return Response("", status=400)
     error_code = request.form.get("ErrorCode")

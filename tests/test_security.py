@@ -289,7 +289,7 @@ def free_port() -> int:
 
 
 @pytest.mark.reliability
-def test_clients_sending_a_byte_at_a_time_do_not_block_a_real_webhook(tmp_path):
+def test_clients_stalled_in_the_middle_of_their_headers_do_not_block_a_real_webhook(tmp_path):
     """The Procfile's web line, run as is (bound to loopback): three stalled clients, then Twilio's request."""
     url = f"sqlite:///{tmp_path / 'web.sqlite3'}"
     migrate.fresh(url).dispose()

@@ -201,6 +201,12 @@ def test_it_stores_the_error_code_and_opts_out_on_21610(client, db, producer):
         assert session.get(Producer, producer.id).opted_out is True
 
 
+@pytest.mark.parametrize("sid", ["SM\x00x", "\x00"])
+def test_a_status_callback_with_a_nul_byte_gets_an_answer_not_a_500(client, sid):
+    assert client.post("/twilio/status", data={"MessageSid": sid, "MessageStatus": "delivered"}).status_code in (
+        200, 400)
+
+
 def test_it_answers_200_to_an_unknown_sid(client):
     assert client.post("/twilio/status", data={"MessageSid": "SMnobody", "MessageStatus": "delivered"}).status_code == 200
 
