@@ -206,11 +206,14 @@ def _body_cap(endpoint: str | None) -> int:
 
 
 def _unstorable_field() -> str | None:
-    """The first query-string or form field holding text the database cannot store (a NUL byte)."""
+    """The first query-string or form field holding text the database cannot store (a NUL byte); JSON nested
+    too deeply is a BadRequest."""
     found = inputs.first_unstorable(request.args.lists())
     if found is None and request.method == "POST":
         if request.is_json:
             problem = inputs.json_problem(request.get_json(silent=True))
+            if problem is not None and problem[1] != inputs.REASON:
+                raise BadRequest(f"the JSON body {problem[1]}")
             found = problem[0] if problem else None
         else:
             found = inputs.first_unstorable(request.form.lists())

@@ -437,10 +437,12 @@ def test_nul_bytes_in_dashboard_queries_get_a_4xx(staff, path):
 
 
 @pytest.mark.parametrize("path", ["/broadcasts/preview", "/producers/import/rows"])
-def test_deeply_nested_json_on_the_dashboard_gets_a_400(staff, path):
-    response = staff.client.post(path, data="[" * 100_000, content_type="application/json",
+@pytest.mark.parametrize("depth", [25, 100_000])
+def test_deeply_nested_json_on_the_dashboard_gets_a_400(staff, path, depth):
+    response = staff.client.post(path, data='{"rows": ' + "[" * depth + "]" * depth + "}",
+                                 content_type="application/json",
                                  headers={"X-CSRF-Token": staff.token(), "Accept": "application/json"})
-    assert response.status_code == 400 and "error" in response.get_json()
+    assert response.status_code == 400 and "nested" in response.get_json()["error"]
 
 
 @pytest.mark.parametrize("target", ["/overview\r\nX-Evil: 1", "/overview\nSet-Cookie: a=b", "/overview\x7f",
