@@ -13,7 +13,6 @@ must change exactly one row: two yeses at the same moment make exactly one accep
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot import clock, policy, stock
+from bot import clock, policy, stock, understand
 from bot.directory import Invalid, has_real_producers, known_fields, text, whole
 from bot.i18n import DEFAULT_LANGUAGE, format_date, mark
 from bot.models import Cooperative, Order, OrderNotification, Producer, Product
@@ -40,7 +39,6 @@ READ_ONLY = ("id", "reference", "status", "unit", "accepted_by", "accepted_quant
 MAX_QUANTITY = 1_000_000
 REMIND_AFTER = timedelta(hours=24)
 RECENT = timedelta(days=7)  # a closed order is still worth explaining to a late answer for this long
-REFERENCE = re.compile(r"\bcmd\s*-?\s*0*(\d{1,9})\b", re.IGNORECASE)
 
 
 class WrongStatus(Exception):
@@ -69,14 +67,9 @@ class Answer:
 # --- references, dates, words --------------------------------------------------------------------------
 
 def reference_for(order_id: int) -> str:
-    """CMD-0001 for id 1; more digits once there are more orders."""
-    return f"CMD-{order_id:04d}"
-
-
-def parse_reference(text_: str) -> str | None:
-    """The order reference written in a message ("CMD-0012", "cmd 12", "Cmd0012"), normalised, or None."""
-    found = REFERENCE.search(text_ or "")
-    return reference_for(int(found.group(1))) if found else None
+    """CMD-0001 for id 1; more digits once there are more orders. Producers' messages are read with the
+    same format (bot.understand reads "cmd 12", "commande 12", "CMD-0012")."""
+    return understand.ORDER_FORMAT.format(order_id)
 
 
 def local_today(config: dict, now: datetime | None = None) -> date:
