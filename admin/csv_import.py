@@ -4,26 +4,38 @@
 whole (empty, binary, an Excel workbook, too big, no phone column…). `import_rows` creates each row's producer
 through bot.directory in its own savepoint, so a bad row is reported and the others still land.
 
-Long files: the browser gets the rows back from a first request and sends them again in chunks of CHUNK
-rows, drawing a progress bar as each chunk's report comes back (static/dashboard.js). Every request stays
-short (gunicorn answers within 14 s), nothing of an import lives in a server process (several web workers
-cannot lose it), and the server checks every row it is sent as if it came from anywhere.
+Long files (up to MAX_ROWS rows; creating a producer takes a few milliseconds, so 20,000 rows take far longer
+than a request may: gunicorn's --timeout 14, a proxy's read timeout) are imported a chunk per request, and
+nothing of an import lives in a server process:
+- without JavaScript, the upload becomes an ImportJob row holding the file itself (`start_job`) and the answer is
+  a redirect to its progress page; each load of that page imports the next chunk (`advance`: at most PAGE_CHUNK
+  rows or PAGE_BUDGET seconds) and refreshes itself until the report is complete. Any web worker can take the
+  next chunk; the chunk is claimed by a conditional update of `done` in the transaction that imports it, so a
+  reload, a second tab or two workers racing never import a row twice, and a worker killed mid-chunk leaves
+  nothing of it behind (the next load does it again);
+- with JavaScript, the browser gets the rows back from a first request and sends them again in chunks of CHUNK
+  rows, drawing a progress bar as each chunk's report comes back (static/dashboard.js); the server checks every
+  row it is sent as if it came from anywhere.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import directory
+from bot import clock, directory
+from bot.db import Database
 from bot.directory import DirectoryError, Duplicate
-from bot.models import Cooperative
+from bot.models import Cooperative, ImportJob
 
 COLUMNS = ("phone", "name", "cooperative", "language", "channel", "products")
 # Headers as staff write them, after folding (lowercase, no accents, no spaces, dashes or underscores).
@@ -39,7 +51,10 @@ CHANNEL_WORDS = {"wa": "whatsapp", "whatsapp": "whatsapp", "sms": "sms", "texto"
 MAX_BYTES = 4 * 1024 * 1024
 MAX_ROWS = 20_000
 MAX_CELL = 500
-CHUNK = 200
+CHUNK = 200  # rows per request of the JavaScript path
+PAGE_CHUNK = 500  # rows one load of a job's progress page imports at most…
+PAGE_BUDGET = 3.0  # …and seconds it spends on them (a slow database makes smaller chunks, never a timeout)
+JOB_KEPT = timedelta(days=1)  # a job (its file, then its report) is deleted a day after its last change
 
 
 class FileProblem(Exception):
@@ -174,11 +189,16 @@ def _kind(error: DirectoryError) -> str:
     return {"phone": "bad_phone", "cooperative": "unknown_cooperative"}.get(error.field, "invalid")
 
 
-def import_rows(session: Session, rows: list[dict[str, str]]) -> list[RowReport]:
-    """Create a producer per row, each in a savepoint; one report per row, in order."""
+def import_rows(session: Session, rows: list[dict[str, str]], deadline: float | None = None) -> list[RowReport]:
+    """Create a producer per row, each in a savepoint; one report per row, in order.
+
+    With a `deadline` (a time.monotonic() value) it stops once that is past, after one row at least: the reports
+    then cover the first rows only."""
     cooperatives = cooperative_index(session)
     reports = []
     for row in rows:
+        if deadline is not None and reports and time.monotonic() > deadline:
+            break
         line, phone, name = int(row.get("line") or 0), row.get("phone", ""), row.get("name", "")
         if row.get("too_many_values"):
             reports.append(RowReport(line, False, "too_many_values", phone=phone, name=name))
@@ -210,3 +230,59 @@ def rows_from_json(payload) -> list[dict[str, str]] | None:
         clean["line"] = line if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**9 else 0
         rows.append(clean)
     return rows
+
+
+# --- import jobs (the path without JavaScript) --------------------------------------------------------------
+
+def start_job(session: Session, data: bytes, filename: str, login: str) -> ImportJob:
+    """A new import job holding the uploaded file, or FileProblem when the file cannot be imported at all.
+
+    Jobs untouched for JOB_KEPT are deleted on the way (their report names producers and their numbers)."""
+    parsed = read(data)
+    now = clock.now()
+    session.execute(delete(ImportJob).where(ImportJob.updated_at < now - JOB_KEPT)
+                    .execution_options(synchronize_session=False))
+    name = "".join(char for char in filename if char.isprintable()).strip()[:200]
+    job = ImportJob(created_by=login[:80], filename=name, content=data, total=len(parsed.rows), done=0, created=0,
+                    ignored=parsed.ignored, reports="", created_at=now, updated_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def advance(db: Database, job_id: int, *, limit: int = PAGE_CHUNK, budget: float = PAGE_BUDGET) -> int:
+    """Import the job's next rows (at most `limit`, for about `budget` seconds) in one transaction; how many.
+
+    0 when the job is gone, finished, or someone else took these rows first. The claim is the conditional update
+    of `done` from the value read: on PostgreSQL a racing transaction waits on the row and then finds `done`
+    moved, on SQLite transactions are serialised (BEGIN IMMEDIATE); the loser imports nothing."""
+    with db.transaction() as session:
+        job = session.get(ImportJob, job_id)
+        if job is None or job.finished_at is not None:
+            return 0
+        start, now = job.done, clock.now()
+        claimed = session.execute(
+            update(ImportJob).where(ImportJob.id == job_id, ImportJob.done == start, ImportJob.finished_at.is_(None))
+            .values(updated_at=now).execution_options(synchronize_session=False)).rowcount
+        if claimed != 1:
+            return 0
+        try:
+            rows = read(job.content).rows
+        except FileProblem:  # the file was read at upload; only a change of the rules since can get here
+            rows = []
+        reports = import_rows(session, rows[start:start + limit], deadline=time.monotonic() + budget)
+        end = start + len(reports)
+        finished = end >= len(rows)
+        lines = "".join(json.dumps(astuple(report), ensure_ascii=False) + "\n" for report in reports)
+        values = {"done": end, "created": ImportJob.created + sum(report.ok for report in reports),
+                  "reports": ImportJob.reports + lines, "updated_at": now}
+        if finished:  # the file is no longer needed: the report keeps each row's line, number and name
+            values.update(finished_at=now, content=b"")
+        session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values)
+                        .execution_options(synchronize_session=False))
+        return len(reports)
+
+
+def job_reports(job: ImportJob) -> list[RowReport]:
+    """The report of each row the job has done, in order."""
+    return [RowReport(*json.loads(line)) for line in job.reports.split("\n") if line]

@@ -1,8 +1,9 @@
 """Producers: list and search, add and edit, opt-out state and last message, import from a CSV file."""
 from __future__ import annotations
 
-from flask import Response, jsonify, redirect, request, url_for
+from flask import Response, jsonify, make_response, redirect, request, session as signed, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from admin import csv_import
@@ -10,7 +11,7 @@ from admin.dashboard import _, bp, database, form_value, lang, notice, page, pro
 from admin.ui_text import reason, refusal
 from bot import directory
 from bot.directory import DirectoryError
-from bot.models import Message, Producer
+from bot.models import ImportJob, Message, Producer
 
 ID = f"int(min=1, max={directory.MAX_ID})"
 PAGE_SIZE = 50
@@ -130,27 +131,61 @@ def _report_json(report: csv_import.RowReport) -> dict:
             "message": message}
 
 
-def _uploaded() -> csv_import.Parsed:
+def _upload() -> tuple[bytes, str]:
+    """The uploaded file's bytes (one more than the limit at most, so `read` can say it is too big) and name."""
     upload = request.files.get("file")
     if upload is None:
         raise csv_import.FileProblem("import.no_file")
-    return csv_import.read(upload.stream.read(csv_import.MAX_BYTES + 1))
+    return upload.stream.read(csv_import.MAX_BYTES + 1), upload.filename or ""
+
+
+def _uploaded() -> csv_import.Parsed:
+    return csv_import.read(_upload()[0])
+
+
+def _import_page(status: int = 200, **context):
+    """The import form, with the imports left unfinished (a closed tab) to go back to."""
+    with database().transaction() as session:
+        unfinished = list(session.execute(
+            select(ImportJob.id, ImportJob.filename, ImportJob.done, ImportJob.total, ImportJob.updated_at)
+            .where(ImportJob.finished_at.is_(None)).order_by(ImportJob.id.desc()).limit(10)))
+    return page("producer_import.html", status, chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
+                unfinished=unfinished, **context)
 
 
 @bp.route("/producers/import", methods=["GET", "POST"], endpoint="import_producers")
 def import_producers():
-    """Without JavaScript: the whole file in one request, and its report."""
+    """Without JavaScript: the file becomes an import job, imported chunk by chunk by its progress page."""
     if request.method == "GET":
-        return page("producer_import.html", chunk=csv_import.CHUNK, columns=csv_import.COLUMNS)
+        return _import_page()
     try:
-        parsed = _uploaded()
+        data, filename = _upload()
+        with database().transaction() as session:
+            job = csv_import.start_job(session, data, filename, str(signed.get("user") or ""))
+            job_id = job.id
     except csv_import.FileProblem as trouble:
-        return page("producer_import.html", 422, chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
-                    file_error=_(trouble.key, **trouble.params))
+        return _import_page(422, file_error=_(trouble.key, **trouble.params))
+    return redirect(url_for("dashboard.import_job", job_id=job_id), 303)
+
+
+@bp.get(f"/producers/import/<{ID}:job_id>", endpoint="import_job")
+def import_job(job_id: int):
+    """One import: each load imports the next chunk and refreshes itself; the row-by-row report at the end."""
+    imported = csv_import.advance(database(), job_id)
     with database().transaction() as session:
-        reports = [_report_json(report) for report in csv_import.import_rows(session, parsed.rows)]
+        job = session.scalar(select(ImportJob).where(ImportJob.id == job_id).options(defer(ImportJob.content)))
+    if job is None:
+        return page("error.html", 404, message=_("import.job_gone"))
+    context = {"job": job, "created": job.created, "ignored": job.ignored, "unfinished": []}
+    if job.finished_at is None:
+        response = make_response(page("producer_import.html", chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
+                                      **context))
+        # Straight on after a chunk done here; a little later when another request holds the next one.
+        response.headers["Refresh"] = "0" if imported else "2"
+        return response
+    reports = [_report_json(report) for report in csv_import.job_reports(job)]
     return page("producer_import.html", chunk=csv_import.CHUNK, columns=csv_import.COLUMNS, reports=reports,
-                ignored=parsed.ignored, created=sum(report["ok"] for report in reports))
+                **context)
 
 
 @bp.post("/producers/import/check", endpoint="import_check")
@@ -190,6 +225,5 @@ def _too_large(_error):
     if wants_json():
         return jsonify(error=message), 413
     if uploading:
-        return page("producer_import.html", 413, chunk=csv_import.CHUNK, columns=csv_import.COLUMNS,
-                    file_error=message)
+        return _import_page(413, file_error=message)
     return page("error.html", 413, message=message)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, TypeDecorator, UniqueConstraint, false)
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        String, Table, Text, TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot import clock
@@ -407,3 +407,25 @@ class StaffSession(Base):
     login: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ImportJob(Base):
+    """A producers' CSV file being imported in chunks (admin.csv_import): the upload itself, how far the import
+    has gone and the report of each row done. Any web worker can take the next chunk; `done` only moves
+    forward by a conditional update, so a chunk is never imported twice. Deleted by the first upload a day or
+    more after its last change."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # emptied once every row is done
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    ignored: Mapped[list] = mapped_column(JSON, default=list)
+    reports: Mapped[str] = mapped_column(Text, default="")  # one JSON array per row done, a line each
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    finished_at: Mapped[datetime | None]
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted job's number (its page's address) is never reused
