@@ -8,7 +8,8 @@ from typing import Iterable, Mapping, Sequence
 from rapidfuzz import fuzz, process
 
 from .text import _words, normalise
-from .words import *  # noqa: F403
+from .words import (ACCEPT_SCORE, CANDIDATE_SCORE, MARGIN, MAX_CANDIDATES, MAX_FUZZY_RUN, MIN_FUZZY_LEN, _LINK,
+                    _NOT_PRODUCT, _UNITS)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,11 @@ from typing import Iterable, Sequence
 from .meaning import Meaning
 from .numbers import _tokens
 from .text import _prepare, _words, normalise
-from .words import *  # noqa: F403
-from .words import _fold_all
+from .words import (ACCEPT_PHRASES, DECLINE_PHRASES, DOUBT_ALONE, DOUBT_STEMS, HELP_PHRASES, MENU_PHRASES,
+                    MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, PRICE_PHRASES, STOP_DOUBTS,
+                    STOP_PHRASES, STOP_VERBS, _BLESSING, _CAN, _CANCEL, _DISCOURSE, _GREETINGS, _HELP, _LANGUAGE,
+                    _LANGUAGE_VALUES, _MENU, _NO, _ONLY, _OPTIN, _OPTOUT, _POLITE, _PRICE, _THANKS, _WORKSHOP, _YES,
+                    _fold_all)
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ from typing import Sequence
 
 from .catalogue import Catalogue
 from .text import _clean, _fold, _prepare
-from .words import *  # noqa: F403
+from .words import (MAX_QUANTITY, ORDER_FORMAT, _EN_SMALL, _EN_TENS, _ET, _FR_HUNDRED, _FR_SMALL, _FR_TENS,
+                    _FR_THOUSAND, _HALF, _LINK, _NOT_PRODUCT, _UNITS, _WEAK, _WO_AND, _WO_FIXED, _WO_MULT, _WO_SMALL,
+                    _ZERO)
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,9 @@ from . import intents
 from .catalogue import Catalogue
 from .meaning import Meaning
 from .numbers import _Qty
-from .spans import (FIGURES, NOT_A_COUNT, TO_CONFIRM, Arithmetic, Container, Correction, DateMention, DayWord,
-                    Filler, Future, LookAlike, Money, OrderRef, Percent, Phone, ProductMention, Quantity, Range,
-                    Reading, Sale, Span, TimeMention, figure_text, read)
-from .words import *  # noqa: F403
+from .spans import (FIGURES, NOT_A_COUNT, TO_CONFIRM, Correction, DateMention, DayWord, Filler, Future, Money,
+                    OrderRef, Percent, Phone, ProductMention, Quantity, Range, Reading, Sale, Span, TimeMention, read)
+from .words import (MAX_QUANTITY, _FUTURE, _NO, _POLITE, _STOCK, _THANKS, _YES)
 
 log = logging.getLogger(__name__)
 

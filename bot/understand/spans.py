@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .catalogue import Catalogue, _Mention, _scan_run
-from .numbers import _elements, _number_text, _Qty, _tokens
+from .numbers import _elements, _Qty, _tokens
 from .text import _clean, _prepare, normalise
-from .words import *  # noqa: F403
+from .words import (CONTAINER_LINKS, DAY_WORDS, MAX_TOKENS, UNITS, _APPROX, _APPROX_AFTER, _CORRECT_KEEP_FIRST,
+                    _CORRECT_KEEP_LAST, _FUTURE, _FUTURE_AFTER, _PRICE_AFTER, _RANGE_JOIN, _RANGE_START, _SALE, _UNITS)
 
 
 # --- span types -----------------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [(name, re.compile(pattern, re.X)) for
     ("money", r"(?<![\d.,])(\d{2,}|\d{1,3}(?:[ .]\d{3})+)\s+(?:(?:le|la|l|par|per|a|the|pour\s+un|pour\s+une)\s*"
               r"(?:pot|piece|litre|sachet|unite|kilo|kg|bouteille|chapeau|savon|sac)|chacun|chacune|each|"
               r"l\s?unite|piece|a\s+l\s?unite)\b"),
-    ("approx", rf"(?<![\d.,])(\d{{1,4}})\s?(?:aine|ene)s?\b"),
+    ("approx", r"(?<![\d.,])(\d{1,4})\s?(?:aine|ene)s?\b"),
     ("approx", r"\b(?:une?\s+)?(?P<word>" + "|".join(_APPROX_SUFFIX) + r")s?\b"),
 ]]
 _SUPERSCRIPT = re.compile(r"[\u2070\u00b9\u00b2\u00b3\u2074-\u2079]")
@@ -440,8 +441,3 @@ def _words_after(spans: list[Span], i: int, n: int) -> tuple[list[str], int]:
         words.append(spans[i].word if isinstance(spans[i], Filler) else spans[i].typed)
         i += 1
     return words, i
-
-
-def figure_text(value: float) -> str:
-    """40.0 -> '40', 2.5 -> '2.5'."""
-    return _number_text(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 # Characters NFKD does not decompose, and typographic marks producers' phones insert.
 _SPECIAL = str.maketrans({

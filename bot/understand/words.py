@@ -6,6 +6,8 @@ changes here. Product words are not here: they come from the catalogue. The list
 """
 from __future__ import annotations
 
+from typing import Iterable, Mapping
+
 from .text import _words, normalise
 
 
@@ -311,6 +313,3 @@ _NOT_PRODUCT = (_fold_all(FILLER_WORDS) | _STOCK | _POLITE | _YES_NO_ALL | _DISC
                 | frozenset(w for p in CORRECT_KEEP_FIRST + CORRECT_KEEP_LAST for w in _words(p))
                 | frozenset(w for ws in DAY_WORDS.values() for w in _words(" ".join(ws))))
 
-
-# Every list above, raw and folded, for the reader's modules (`from .words import *`).
-__all__ = [name for name in list(globals()) if name.lstrip("_")[:1].isupper()]
