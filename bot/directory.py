@@ -7,6 +7,7 @@ where a number is expected is refused, never coerced); a refusal names the field
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any, Iterable
@@ -16,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock, phones
 from bot.i18n import fold_gsm7
-from bot.models import (ConversationState, Cooperative, Message, OutboxAttempt, OutboxItem, Producer, Product,
-                        ProductAlias)
+from bot.models import (ConversationState, Cooperative, ImportJob, Message, OutboxAttempt, OutboxItem, Producer,
+                        Product, ProductAlias)
 from bot.outbox import FAILED, PENDING
 
 MAX_ID = 2**31 - 1  # ids and counts are INTEGER columns on PostgreSQL: nothing larger can be stored
@@ -117,6 +118,16 @@ def phone(field: str, value: Any) -> str:
 def is_id(value: Any) -> bool:
     """True when `value` could be a row id (so looking it up cannot overflow a column)."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def product_by_code(session: Session, field: str, code: Any) -> Product:
+    """The product named by one code (as the API and forms send it); a missing or unknown code is refused."""
+    if not isinstance(code, str) or not code.strip():
+        raise Invalid(field, "must be a product code, e.g. \"yaourt\"")
+    found = session.scalar(select(Product).where(Product.code == code.strip().lower()))
+    if found is None:
+        raise Invalid(field, f"unknown product code '{code.strip()[:40]}'")
+    return found
 
 
 def products_by_code(session: Session, field: str, codes: Any) -> list[Product]:
@@ -401,6 +412,7 @@ def erase_producer(session: Session, producer: Producer) -> None:
                     .values(status=FAILED, last_error="recipient erased")
                     .execution_options(synchronize_session=False))
     _scrub_staff_alerts(session, producer.id, number, name, queued_ids)
+    _forget_imports(session, number, name)
     session.execute(update(OutboxItem).where(OutboxItem.id.in_(queued_ids))
                     .values(body=None, content_variables=None, recipient="")
                     .execution_options(synchronize_session=False))
@@ -408,6 +420,22 @@ def erase_producer(session: Session, producer: Producer) -> None:
     producer.phone = None
     producer.deleted_at = clock.now()
     session.flush()
+
+
+def _forget_imports(session: Session, number: str | None, name: str | None) -> None:
+    """CSV imports keep their file until done and their report for a day: a job whose file or report holds
+    the producer's number (in any spacing) or name is deleted."""
+    national = re.sub(r"\D", "", number or "")[-9:]
+    for job in session.scalars(select(ImportJob)):
+        lines = [(job.content or b"").decode("utf-8", "replace")]
+        for line in (job.reports or "").splitlines():
+            try:
+                lines.append(" ".join(map(str, json.loads(line))))
+            except ValueError:
+                lines.append(line)
+        text = "\n".join(lines)
+        if (national and national in re.sub(r"[^\d\n]", "", text)) or (name and name in text):
+            session.delete(job)
 
 
 def _scrub_staff_alerts(session: Session, producer_id: int, number: str | None, name: str | None,

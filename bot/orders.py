@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import clock, policy, stock, understand
-from bot.directory import Invalid, has_real_producers, known_fields, text, whole
+from bot.directory import Invalid, has_real_producers, known_fields, product_by_code, text, whole
 from bot.i18n import DEFAULT_LANGUAGE, format_date, mark
 from bot.models import Cooperative, Order, OrderNotification, Producer, Product
 
@@ -129,11 +129,8 @@ def create_order(session: Session, config: dict, data: dict, *, now: datetime | 
 
 
 def _product(session: Session, cooperative: Cooperative, code) -> Product:
-    if not isinstance(code, str) or not code.strip():
-        raise Invalid("product", "must be a product code, e.g. \"yaourt\"")
-    product = session.scalar(select(Product).where(Product.code == code.strip().lower()))
-    if product is None:
-        raise Invalid("product", f"unknown product code '{code}'")
+    """The product named by `code`, which the cooperative must make."""
+    product = product_by_code(session, "product", code)
     if product not in cooperative.products:
         raise Invalid("product", f"{cooperative.name} does not make '{product.code}'")
     return product

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from bot.directory import Invalid, known_fields, text, whole
+from bot.directory import Invalid, known_fields, product_by_code, text, whole
 from bot.models import Cooperative, Producer, Product, StockReport
 from bot.understand import MAX_QUANTITY
 
@@ -175,11 +175,7 @@ def correct(session: Session, data: dict, now: datetime) -> Recorded:
 
 def _product(session: Session, cooperative: Cooperative, code) -> Product:
     """The product named by `code` if the cooperative makes it or has a level of it."""
-    if not isinstance(code, str) or not code.strip():
-        raise Invalid("product", "must be a product code, e.g. \"yaourt\"")
-    product = session.scalar(select(Product).where(Product.code == code.strip().lower()))
-    if product is None:
-        raise Invalid("product", f"unknown product code '{code.strip()[:40]}'")
+    product = product_by_code(session, "product", code)
     if product not in cooperative.products and level(session, cooperative.id, product.id) is None:
         raise Invalid("product", f"{cooperative.name} does not make '{product.code}'")
     return product

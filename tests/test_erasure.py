@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.i18n import fold_gsm7
-from bot.models import Base, Order, OutboxItem, Product, Registration, StockReport, Workshop
+from bot.models import Base, ImportJob, Order, OutboxItem, Product, Registration, StockReport, Workshop
 from bot.outbound import ConsoleTransport
 from bot.outbox import Sender
 from tests.helpers import add_producer, inbound_form
@@ -94,3 +94,23 @@ def test_nothing_of_an_erased_producer_is_left_after_a_whole_life(app, api, db):
             assert alert.recipient == STAFF and f"producteur n°{producer_id}" in alert.body
             assert session.scalar(select(OutboxItem.status).where(OutboxItem.dedupe_key == "tip:later")) == "failed"
         assert "Binta Sarr" in json.dumps(api.get("/producers")[1], ensure_ascii=False)  # the others are untouched
+
+
+def test_an_erased_producer_leaves_no_trace_in_csv_imports(api, db):
+    """A producer imported from a CSV file: the finished import's report and an unfinished import's file name
+    her; after erasure neither holds her name or number, and another staff member's import goes on."""
+    with db.transaction() as session:
+        her = add_producer(session, PHONE, name=NAME)
+        session.add_all([
+            ImportJob(created_by="admin", filename="villages.csv", total=2, done=2, created=2,
+                      content=b"", reports=json.dumps([1, "created", NAME, "+221 77 000 07 77"]) + "\n",
+                      finished_at=NOW),
+            ImportJob(created_by="admin", filename="suite.csv", total=2, done=0,
+                      content="phone,name\n77 000 07 77,Aïssatou\n77 000 08 88,Binta\n".encode()),
+            ImportJob(created_by="admin", filename="autre.csv", total=1, done=0,
+                      content=b"phone,name\n77 000 09 99,Coumba\n")])
+        producer_id = her.id
+    assert api.delete(f"/producers/{producer_id}")[0] in (200, 204)
+    assert leftovers(db, [NAME, "Aïssatou", "000 07 77", "770000777", PHONE]) == []
+    with db.transaction() as session:
+        assert [job.filename for job in session.scalars(select(ImportJob))] == ["autre.csv"]
