@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from admin import inputs
 from bot import directory
 from bot.db import Database
+from bot.request_limits import limit_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # The largest body a staff tool needs to send is a broadcast in three languages (3 × 1,600 characters, under
@@ -81,7 +82,7 @@ def _unknown_route():
 @bp.before_request
 def _authorise():
     """Every call carries `Authorization: Bearer $ADMIN_TOKEN`; its query string must hold storable text."""
-    inputs.limit_body(MAX_BODY)  # before anything reads the body
+    limit_body(MAX_BODY)  # before anything reads the body
     expected = current_app.config["ADMIN_TOKEN"]
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")

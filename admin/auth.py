@@ -39,6 +39,7 @@ from admin.dashboard import _, bp, database, lang, page, wants_json
 from bot import clock
 from bot.db import Database
 from bot.models import LoginThrottle, StaffSession
+from bot.request_limits import limit_body
 
 USER = "admin"
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "X-CSRF-Token"
@@ -225,7 +226,7 @@ def _check_request():
     """Size limit, storable text, CSRF on every POST, then sign-in for everything but the public pages."""
     if request.endpoint == "dashboard.static":
         return None
-    inputs.limit_body(_body_cap(request.endpoint))  # before anything reads the body
+    limit_body(_body_cap(request.endpoint))  # before anything reads the body
     field = _unstorable_field()
     if field is not None:
         message = ui_text.refusal(lang(), field, inputs.REASON)

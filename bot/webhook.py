@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bot import status as delivery
 from bot.inbound import InboundMessage, clean_text, receive
 from bot.outbound import signature_is_valid, split_address, twiml
+from bot.request_limits import limit_body
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -35,14 +36,8 @@ def _signed_url() -> str:
 
 @bp.before_request
 def cap_body():
-    """Cap the body before anything reads it: a declared length over MAX_BODY is refused unread; a body of
-    unknown length (chunked) is read here, MAX_BODY + 1 bytes at most (Werkzeug would cut it silently)."""
-    request.max_content_length = MAX_BODY
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        request.max_content_length = MAX_BODY + 1
-        if len(request.get_data(cache=True)) > MAX_BODY:
-            raise RequestEntityTooLarge()
-        request.max_content_length = MAX_BODY
+    """Twilio sends a few KB: anything over MAX_BODY is refused before it is read or parsed."""
+    limit_body(MAX_BODY)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
