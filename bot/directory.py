@@ -375,13 +375,23 @@ def flag(field: str, value: Any) -> bool:
     return value
 
 
-def _cooperative_or_none(session: Session, value: Any) -> Cooperative | None:
-    if value is None:
-        return None
+def require(fields: dict, names: Iterable[str]) -> None:
+    """Refuse the first of `names` that the fields leave out (or give as null)."""
+    for name in names:
+        if fields.get(name) is None:
+            raise Invalid(name, "is required")
+
+
+def cooperative_by_id(session: Session, value: Any) -> Cooperative:
+    """The cooperative a `cooperative_id` field names; an id that is not one is refused."""
     found = cooperative(session, whole("cooperative_id", value, minimum=1))
     if found is None:
         raise Invalid("cooperative_id", f"there is no cooperative with id {value}")
     return found
+
+
+def _cooperative_or_none(session: Session, value: Any) -> Cooperative | None:
+    return None if value is None else cooperative_by_id(session, value)
 
 
 ERASED = "effacé"

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot import clock, policy, stock, understand
-from bot.directory import Invalid, has_real_producers, known_fields, product_by_code, text, whole
+from bot.directory import Invalid, cooperative_by_id, has_real_producers, known_fields, product_by_code, require, text
 from bot.i18n import DEFAULT_LANGUAGE, format_date, mark
 from bot.models import Cooperative, Order, OrderNotification, Producer, Product
 
@@ -109,12 +109,8 @@ def create_order(session: Session, config: dict, data: dict, *, now: datetime | 
     """A new pending order from the staff's fields, with its reference; its producers are alerted at once."""
     now = now or clock.now()
     fields = known_fields(data, FIELDS, READ_ONLY)
-    for name in ("cooperative_id", "product", "quantity", "due_date"):
-        if fields.get(name) is None:
-            raise Invalid(name, "is required")
-    cooperative = session.get(Cooperative, whole("cooperative_id", fields["cooperative_id"], minimum=1))
-    if cooperative is None:
-        raise Invalid("cooperative_id", f"no cooperative with id {fields['cooperative_id']}")
+    require(fields, ("cooperative_id", "product", "quantity", "due_date"))
+    cooperative = cooperative_by_id(session, fields["cooperative_id"])
     product = _product(session, cooperative, fields["product"])
     order = Order(cooperative=cooperative, product=product, unit=product.unit, status=PENDING,
                   quantity=_quantity(fields["quantity"]), due_date=_due_date(fields["due_date"], config, now),

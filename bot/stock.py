@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from bot.directory import Invalid, known_fields, product_by_code, text, whole
+from bot.directory import Invalid, cooperative_by_id, known_fields, product_by_code, require, text
 from bot.models import Cooperative, Producer, Product, StockReport
 from bot.understand import MAX_QUANTITY
 
@@ -152,12 +152,8 @@ def correct(session: Session, data: dict, now: datetime) -> Recorded:
     """A staff correction (`cooperative_id`, `product` code, `quantity`, optional `note`): a new ledger line
     from staff, with no producer and no message, that becomes the level. Refusals are Invalid (field, reason)."""
     fields = known_fields(data, CORRECTION_FIELDS)
-    for name in ("cooperative_id", "product", "quantity"):
-        if fields.get(name) is None:
-            raise Invalid(name, "is required")
-    cooperative = session.get(Cooperative, whole("cooperative_id", fields["cooperative_id"], minimum=1))
-    if cooperative is None:
-        raise Invalid("cooperative_id", f"no cooperative with id {fields['cooperative_id']}")
+    require(fields, ("cooperative_id", "product", "quantity"))
+    cooperative = cooperative_by_id(session, fields["cooperative_id"])
     product = _product(session, cooperative, fields["product"])
     quantity = fields["quantity"]
     if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity):

@@ -293,7 +293,6 @@ _WO_FIXED = {normalise(w): v for v, ws in WOLOF_FIXED.items() for w in ws}
 _WO_AND = _fold_all(WOLOF_AND)
 _WEAK = _fold_all(WEAK_NUMBER_WORDS)
 _YES_NO_ALL = _YES | _NO | {"acord"}  # "d'accord" is two words: "d acord"
-# Words that can never be (part of) a product in a stock report.
 _SALE = _fold_all(SALE_WORDS)
 _PRICE_AFTER = _fold_all(w for phrase in PRICE_AFTER for w in phrase.split()) - {"lay"}
 _FUTURE = _fold_all(FUTURE_WORDS)
@@ -306,6 +305,7 @@ _CORRECT_KEEP_FIRST = _fold_all(CORRECT_KEEP_FIRST)
 _CORRECT_KEEP_LAST = _fold_all(CORRECT_KEEP_LAST)
 _EN_SMALL = {normalise(w): v for w, v in ENGLISH_SMALL.items()}
 _EN_TENS = {normalise(w): v for w, v in ENGLISH_TENS.items()}
+# Words that can never be (part of) a product in a stock report.
 _NOT_PRODUCT = (_fold_all(FILLER_WORDS) | _STOCK | _POLITE | _YES_NO_ALL | _DISCOURSE | _ONLY | _PRICE
                 | _WORKSHOP | frozenset(w for g in _GREETINGS for w in g) | frozenset(w for p in _CAN for w in p)
                 | _SALE | _FUTURE | _FUTURE_AFTER | _APPROX | frozenset(w for p in _APPROX_AFTER for w in p)
