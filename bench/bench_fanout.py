@@ -1,8 +1,8 @@
 """Enqueueing the weekly price tip for 100 000 producers: `python -m bench.bench_fanout`.
 
 Three figures on the same rows, in the same run:
-  job         scheduler.jobs.price_tips as the worker runs it (load producers, build each tip, notify → enqueue);
-  enqueue     the same rows again through bot.outbox.enqueue one by one (the per-row INSERT … ON CONFLICT);
+  job         ovop.jobs.jobs.price_tips as the worker runs it (load producers, build each tip, notify → enqueue);
+  enqueue     the same rows again through ovop.messaging.outbox.enqueue one by one (the per-row INSERT … ON CONFLICT);
   bulk        the same rows as one plain multi-row INSERT (the floor), and the same with ON CONFLICT DO NOTHING
               RETURNING id (what a bulk `enqueue_many` would issue).
 """
@@ -17,10 +17,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bench import common
-from bot import clock
-from bot.models import OutboxItem, PriceObservation, Product
-from bot.outbox import enqueue
-from scheduler import jobs
+from ovop.core import clock
+from ovop.models import OutboxItem, PriceObservation, Product
+from ovop.messaging.outbox import enqueue
+from ovop.jobs import jobs
 
 PRODUCERS = int(os.environ.get("BENCH_FANOUT_PRODUCERS") or 100_000)
 MONDAY_8 = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)  # Dakar is UTC+0: the job's weekly slot
@@ -107,7 +107,7 @@ def run_backend(backend: str, url: str) -> dict:
 
 
 def run() -> dict:
-    return {"name": "fanout", "job": "scheduler.jobs.price_tips", "aim_s": AIM_SECONDS,
+    return {"name": "fanout", "job": "ovop.jobs.jobs.price_tips", "aim_s": AIM_SECONDS,
             "backends": {backend: run_backend(backend, url) for backend, url in common.database_urls().items()}}
 
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bench import common
-from bot import clock
-from bot.models import OutboxItem
-from bot.outbound import TwilioTransport
-from bot.outbox import PENDING, SENDING, Sender, enqueue
+from ovop.core import clock
+from ovop.models import OutboxItem
+from ovop.messaging.transport import TwilioTransport
+from ovop.messaging.outbox import PENDING, SENDING, Sender, enqueue
 from tests.fake_twilio import FakeTwilio
 
 LIMIT = 10.0

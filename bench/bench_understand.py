@@ -12,8 +12,8 @@ import statistics
 import time
 from pathlib import Path
 
-from bot.demo import DEMO_FILE
-from bot.understand import Catalogue, CatalogueProduct, understand
+from ovop.domain.demo import DEMO_FILE
+from ovop.language.understand import Catalogue, CatalogueProduct, understand
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 ROUNDS = 200

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bot import migrate
-from bot.db import ROOT, Database
-from bot.models import Cooperative, Producer, producer_products
+from ovop.core import migrate
+from ovop.core.db import ROOT, Database
+from ovop.models import Cooperative, Producer, producer_products
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 DATA = ROOT / "tests" / "data"
@@ -39,7 +39,7 @@ def fresh_database(url: str) -> Database:
 
 def load_demo(database: Database) -> None:
     """The demo catalogue, cooperatives, workshops and prices, as `flask demo load` does."""
-    from bot.demo import load
+    from ovop.domain.demo import load
     with database.transaction() as session:
         load(session)
 

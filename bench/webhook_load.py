@@ -20,8 +20,8 @@ import requests
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from bot.db import ROOT, Database
-from bot.models import Message
+from ovop.core.db import ROOT, Database
+from ovop.models import Message
 
 LUA = Path(__file__).resolve().parent / "wrk" / "signed_posts.lua"
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"

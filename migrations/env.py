@@ -1,8 +1,8 @@
-"""Alembic environment: migrates the database given by bot.migrate (or DATABASE_URL)."""
+"""Alembic environment: migrates the database given by ovop.core.migrate (or DATABASE_URL)."""
 from alembic import context
 
-from bot.db import Database
-from bot.models import Base
+from ovop.core.db import Database
+from ovop.models import Base
 
 config = context.config
 target_metadata = Base.metadata

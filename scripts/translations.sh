@@ -10,18 +10,18 @@ if [ -x .venv/bin/pybabel ]; then
 else
   PYBABEL=pybabel PYTHON=python3
 fi
-# babel.cfg names the extractor bot.i18n:extract_message_keys, imported from the repository root.
+# babel.cfg names the extractor ovop.language.i18n:extract_message_keys, imported from the repository root.
 PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONPATH
 
 # The source paths that exist (a fresh checkout may not have them all yet).
 set --
-for path in bot flows scheduler admin app.py; do
+for path in ovop app.py; do
   if [ -e "$path" ]; then set -- "$@" "$path"; fi
 done
 
 # Only our key functions are keywords (msgids are keys, not French text); keep in step with
-# EXTRACTION_KEYWORDS in bot/i18n.py (tests/test_i18n.py checks).
+# EXTRACTION_KEYWORDS in ovop/language/i18n.py (tests/test_i18n.py checks).
 "$PYBABEL" extract -F babel.cfg --no-default-keywords \
   -k t -k tn:1,2 -k N_ -k mark -k mark_plural:1,2 -k say -k say_n:1,2 \
   --add-comments=TRANSLATORS: --strip-comments --sort-output \

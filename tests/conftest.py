@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app
-from bot import clock, migrate
-from bot.db import Database
-from bot.models import Base
+from ovop.core import clock, migrate
+from ovop.core.db import Database
+from ovop.models import Base
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 TOKEN = "test-admin-token"
@@ -134,7 +134,7 @@ def api(client) -> Api:
 @pytest.fixture
 def demo(app):
     """The demo catalogue, cooperatives, producers, workshops and prices, loaded as `demo load` does."""
-    from bot.demo import load
+    from ovop.domain.demo import load
     with app.extensions["ovop"].db.transaction() as session:
         load(session)
     return app

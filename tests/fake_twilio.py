@@ -36,7 +36,7 @@ What is faked (checked against twilio-python 9.13):
 * A ContentSid message is stored with a rendered body, as Twilio's resource
   shows it: ``"[template HX…] "`` followed by its ContentVariables' values.
 * Timestamps come from ``clock`` (default: the wall clock), so a test that sets
-  its own clock can hand it over: ``FakeTwilio(clock=bot.clock.now)``.
+  its own clock can hand it over: ``FakeTwilio(clock=ovop.core.clock.now)``.
 * Errors use Twilio's legacy JSON ``{"code", "message", "more_info", "status"}``
   so the client raises ``TwilioRestException`` with ``.status`` and ``.code``.
 

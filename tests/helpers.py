@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from bot.models import Cooperative, Producer, Product
+from ovop.models import Cooperative, Producer, Product
 
 
 def sign(auth_token: str, url: str, form: dict) -> str:

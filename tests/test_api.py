@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot import directory
-from bot.models import ConversationState, Message, OutboxItem, Producer, Product, ProductAlias
+from ovop.domain import directory
+from ovop.models import ConversationState, Message, OutboxItem, Producer, Product, ProductAlias
 from tests.conftest import TOKEN
 
 PHONE = "+221771234567"

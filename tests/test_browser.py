@@ -12,8 +12,10 @@ from sqlalchemy import select
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect, sync_playwright = playwright_api.expect, playwright_api.sync_playwright
 
-from bot import clock, i18n, orders, prices, stock
-from bot.models import Producer, Registration, Workshop
+from ovop.core import clock
+from ovop.language import i18n
+from ovop.domain import orders, prices, stock
+from ovop.models import Producer, Registration, Workshop
 from tests.helpers import live_server
 from tests.test_dashboard import PASSWORD, with_dashboard
 
@@ -134,7 +136,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused(browser, site, db):
 
 def test_the_sms_counter_agrees_with_the_server(browser, site, db):
     from sqlalchemy import update
-    from bot.models import Producer
+    from ovop.models import Producer
     with db.transaction() as session:  # the demo producers are sandbox producers, left out of broadcasts
         session.execute(update(Producer).values(sandbox=False))
     page = open_page(browser, site)

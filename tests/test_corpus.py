@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from bot import clock, migrate
-from bot.demo import load
-from bot.i18n import for_channel, t
-from bot.models import ConversationState, Cooperative, OrderNotification, Producer, Product, StockReport
+from ovop.core import clock, migrate
+from ovop.domain.demo import load
+from ovop.language.i18n import for_channel, t
+from ovop.models import ConversationState, Cooperative, OrderNotification, Producer, Product, StockReport
 from tests.conftest import TOKEN, app_config
 from tests.helpers import inbound_form
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from admin import csv_import
-from bot import clock
-from bot.models import ImportJob, Producer
+from ovop.domain import csv_import
+from ovop.core import clock
+from ovop.models import ImportJob, Producer
 from tests.helpers import live_server
 from tests.test_dashboard import PASSWORD, Staff, with_dashboard
 

@@ -13,13 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from admin import csv_import, ui_text
-from admin import auth
-from admin.charts import Series, line_chart
+from ovop.domain import csv_import
+from ovop.web.dashboard import ui_text
+from ovop.web.dashboard import auth
+from ovop.web.dashboard.charts import Series, line_chart
 from app import create_app
-from bot import clock, orders, stock
-from bot.models import (Broadcast, Message, Order, OutboxItem, PriceObservation, Producer, Product, Registration,
-                        StockReport, Workshop)
+from ovop.core import clock
+from ovop.domain import orders, stock
+from ovop.models import (Broadcast, Message, Order, OutboxItem, PriceObservation, Producer, Product, Registration, StockReport, Workshop)
 from tests.conftest import app_config
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -32,7 +33,7 @@ NEXT_WEEK = (orders.local_today({}) + timedelta(days=7)).isoformat()
 
 def with_dashboard(app):
     """The app with the dashboard blueprint, whether or not app.py registers it yet."""
-    from admin.dashboard import bp
+    from ovop.web.dashboard import bp
     if "dashboard" not in app.blueprints:
         app.register_blueprint(bp)
     return app
@@ -246,7 +247,7 @@ def test_the_english_and_french_tables_have_the_same_keys_and_the_code_uses_know
     assert set(ui_text.FR) == set(ui_text.EN)
     prefixes = {key.split(".")[0] for key in ui_text.FR}
     used = set()
-    for path in Path(__file__).resolve().parent.parent.joinpath("admin").rglob("*"):
+    for path in Path(__file__).resolve().parent.parent.joinpath("ovop", "web").rglob("*"):
         if path.suffix in (".html", ".py", ".js") and path.name != "ui_text.py":
             literals = re.findall(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""", path.read_text(encoding="utf-8"))
             used |= {key for key in literals if key.split(".")[0] in prefixes

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot import clock
-from bot.i18n import fold_gsm7
-from bot.models import Base, ImportJob, Order, OutboxItem, Product, Registration, StockReport, Workshop
-from bot.outbound import ConsoleTransport
-from bot.outbox import Sender
+from ovop.core import clock
+from ovop.language.i18n import fold_gsm7
+from ovop.models import Base, ImportJob, Order, OutboxItem, Product, Registration, StockReport, Workshop
+from ovop.messaging.transport import ConsoleTransport
+from ovop.messaging.outbox import Sender
 from tests.helpers import add_producer, inbound_form
 
 pytestmark = pytest.mark.clock  # reads dates: .ci/run also runs it at other hours

@@ -5,9 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.i18n import (
-    GSM7, fold_gsm7, for_channel, format_money, is_gsm7, sms_encoding, sms_segments,
-)
+from ovop.language.i18n import GSM7, fold_gsm7, for_channel, format_money, is_gsm7, sms_encoding, sms_segments
 
 # Characters the glossary lists as forcing UCS-2, and what SMS text shows instead.
 FOLDED = [

@@ -16,14 +16,11 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot import i18n
-from bot.i18n import (
-    LANGUAGES, ONE_SEGMENT_KEYS, for_channel, format_date, format_datetime, format_money,
-    sms_encoding, sms_segments, t, tn,
-)
+from ovop.language import i18n
+from ovop.language.i18n import (LANGUAGES, ONE_SEGMENT_KEYS, for_channel, format_date, format_datetime, format_money, sms_encoding, sms_segments, t, tn)
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("bot", "flows", "scheduler", "admin", "app.py")  # what scripts/translations.sh extracts
+SOURCES = ("ovop", "app.py")  # what scripts/translations.sh extracts
 POT = ROOT / "locales" / "messages.pot"
 RUN_IT = "run `make translations` (scripts/translations.sh) and fill the new entries"
 

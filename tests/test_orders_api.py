@@ -10,10 +10,11 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from bot import clock, orders
-from bot.i18n import is_gsm7, sms_segments
-from bot.models import Order, OutboxItem, Producer, Product, StockReport
-from scheduler import order_followups
+from ovop.core import clock
+from ovop.domain import orders
+from ovop.language.i18n import is_gsm7, sms_segments
+from ovop.models import Order, OutboxItem, Producer, Product, StockReport
+from ovop.jobs import order_followups
 from tests.conftest import TOKEN
 from tests.helpers import add_producer, live_server
 

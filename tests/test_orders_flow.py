@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot import clock
-from bot.i18n import for_channel, sms_segments, t
-from bot.models import ConversationState, Order, OrderNotification, OutboxItem, Product, StockReport
+from ovop.core import clock
+from ovop.language.i18n import for_channel, sms_segments, t
+from ovop.models import ConversationState, Order, OrderNotification, OutboxItem, Product, StockReport
 from tests.helpers import add_producer, inbound_form, live_server
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot import clock
-from bot.models import Message, OutboxAttempt, OutboxItem, Producer
-from bot.outbound import TwilioTransport
-from bot.outbox import LEASE, RateLimiter, Sender, enqueue, enqueue_many
+from ovop.core import clock
+from ovop.models import Message, OutboxAttempt, OutboxItem, Producer
+from ovop.messaging.transport import TwilioTransport
+from ovop.messaging.outbox import LEASE, RateLimiter, Sender, enqueue, enqueue_many
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
 

@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import clock, policy
-from bot.i18n import is_gsm7, sms_segments
-from bot.models import OutboxItem, Producer
-from bot.outbound import TwilioTransport
-from bot.outbox import Sender
+from ovop.core import clock
+from ovop.messaging import policy
+from ovop.language.i18n import is_gsm7, sms_segments
+from ovop.models import OutboxItem, Producer
+from ovop.messaging.transport import TwilioTransport
+from ovop.messaging.outbox import Sender
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer
 

@@ -8,10 +8,10 @@ from itertools import count
 import pytest
 from sqlalchemy import select
 
-import admin.api_prices  # noqa: F401  (its routes, should admin/api.py not import it yet)
-from bot import clock, prices
-from bot.i18n import for_channel, is_gsm7, sms_segments
-from bot.models import PriceObservation, Producer, Product
+from ovop.core import clock
+from ovop.domain import prices
+from ovop.language.i18n import for_channel, is_gsm7, sms_segments
+from ovop.models import PriceObservation, Producer, Product
 from tests.helpers import add_producer, inbound_form
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours

@@ -26,13 +26,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app import create_app
-from bot import broadcasts, clock, stock, workshops
-from bot.inbound import InboundMessage, receive
-from bot.models import (ConversationState, Message, OutboxItem, PriceObservation, Producer, Product,
-                        StockReport)
-from bot.outbound import ConsoleTransport, TwilioTransport
-from bot.outbox import LEASE, PENDING, SENDING, Sender, enqueue
-from scheduler import jobs
+from ovop.domain import broadcasts, stock, workshops
+from ovop.core import clock
+from ovop.conversation.inbound import InboundMessage, receive
+from ovop.models import ConversationState, Message, OutboxItem, PriceObservation, Producer, Product, StockReport
+from ovop.messaging.transport import ConsoleTransport, TwilioTransport
+from ovop.messaging.outbox import LEASE, PENDING, SENDING, Sender, enqueue
+from ovop.jobs import jobs
 from tests.conftest import TOKEN, app_config
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, inbound_form, live_server, sign
@@ -349,7 +349,7 @@ def test_thirty_two_writers_at_once_never_meet_database_is_locked(service, db, c
                                 .status_code)
 
         def outbox_writer(n):
-            from bot.outbox import enqueue
+            from ovop.messaging.outbox import enqueue
             barrier.wait()
             for k in range(10):
                 with db.transaction() as session:

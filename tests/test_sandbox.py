@@ -9,11 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from bot import clock, orders, workshops
-from bot.models import (Message, Order, OutboxItem, Producer, Product, Registration, StockReport, Workshop)
-from bot.outbound import TwilioTransport
-from bot.outbox import Sender
-from scheduler import jobs
+from ovop.core import clock
+from ovop.domain import orders, workshops
+from ovop.models import Message, Order, OutboxItem, Producer, Product, Registration, StockReport, Workshop
+from ovop.messaging.transport import TwilioTransport
+from ovop.messaging.outbox import Sender
+from ovop.jobs import jobs
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, inbound_form
 from tests.test_dashboard import Staff, with_dashboard
@@ -205,7 +206,7 @@ def test_price_tips_stock_reminders_and_broadcasts_leave_sandbox_producers_out(a
     ids = world(db)
     with db.transaction() as session:
         product = session.scalar(select(Product))
-        from bot.models import PriceObservation
+        from ovop.models import PriceObservation
         session.add(PriceObservation(product_id=product.id, price=500, unit="pot", market="Boutique OVOP Dakar",
                                      observed_on=NOW.date() - timedelta(days=2)))
     monday = datetime(2026, 12, 7, 8, 30, tzinfo=timezone.utc)

@@ -1,6 +1,6 @@
 """Scheduled jobs: what falls due is enqueued once, at the right local time, never at night, never to the opted out.
 
-Time comes from the clock seam (bot.clock.frozen_at) and each job's `now`: no test sleeps.
+Time comes from the clock seam (ovop.core.clock.frozen_at) and each job's `now`: no test sleeps.
 """
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-import admin.api_broadcasts  # noqa: F401  (its routes, should admin/api.py not import it yet)
-from bot import clock, stock, workshops
-from bot.db import Database
-from bot.i18n import is_gsm7, sms_segments
-from bot.models import Cooperative, OutboxItem, PriceObservation, Producer, Product, Registration
-from scheduler import jobs
-from scheduler.cli import jobs_cli
-from scheduler.notify import quiet_until
-from scheduler.worker import MISFIRE_GRACE_SECONDS, build_scheduler, start_scheduler
+from ovop.core import clock
+from ovop.domain import stock, workshops
+from ovop.core.db import Database
+from ovop.language.i18n import is_gsm7, sms_segments
+from ovop.models import Cooperative, OutboxItem, PriceObservation, Producer, Product, Registration
+from ovop.jobs import jobs
+from ovop.cli.jobs import jobs_cli
+from ovop.messaging.notify import quiet_until
+from ovop.worker import MISFIRE_GRACE_SECONDS, build_scheduler, start_scheduler
 from tests.helpers import add_producer
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -437,7 +437,7 @@ def test_the_worker_starts_and_stops(app):
 
 def test_the_order_followups_job_is_listed_when_its_module_exists():
     try:
-        import scheduler.order_followups  # noqa: F401
+        import ovop.jobs.order_followups  # noqa: F401
     except ModuleNotFoundError:
         assert "order-followups" not in jobs.registry()
     else:

@@ -23,12 +23,13 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from admin import api as api_module
-from admin import auth
+from ovop.web import api as api_module
+from ovop.web.dashboard import auth
 from app import create_app
-from bot import clock, config as settings, migrate, webhook
-from bot.db import Database, head_revision
-from bot.models import LoginThrottle, Message, StaffSession
+from ovop.core import clock, config as settings, migrate
+from ovop.web import webhook
+from ovop.core.db import Database, head_revision
+from ovop.models import LoginThrottle, Message, StaffSession
 from tests.conftest import TOKEN, app_config
 from tests.helpers import inbound_form, live_server
 from tests.test_dashboard import PASSWORD, Staff, with_dashboard
@@ -529,12 +530,12 @@ def test_the_twilio_client_is_quiet_and_phone_numbers_are_masked(database_url, c
         app.extensions["ovop"].transport.send("+221770000101", "sms", body="bonjour")
     assert not [record for record in caplog.records if record.name.startswith("twilio")
                 and record.levelno < logging.WARNING]
-    logging.getLogger("bot.outbound").info("console send to %s: accepted by Awa (%s)", "whatsapp:+221770000101",
+    logging.getLogger("ovop.messaging.transport").info("console send to %s: accepted by Awa (%s)", "whatsapp:+221770000101",
                                            "+221770000101")
     logging.getLogger("werkzeug").info("GET /simulator/thread?phone=%2B221770000101 HTTP/1.1")
     try:
         raise ValueError("The 'To' number +221770000101 is not a valid phone number")
     except ValueError:
-        logging.getLogger("bot.outbox").exception("sending to %s failed", "+221770000101")
+        logging.getLogger("ovop.messaging.outbox").exception("sending to %s failed", "+221770000101")
     assert "770000101" not in caplog.text
     assert "whatsapp:+221*******01" in caplog.text and "%2B221*******01" in caplog.text

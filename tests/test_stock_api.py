@@ -1,4 +1,4 @@
-"""Stock: the one rule for the current level (bot.stock), the staff API on it (GET /stock, GET /stock/history,
+"""Stock: the one rule for the current level (ovop.domain.stock), the staff API on it (GET /stock, GET /stock/history,
 POST /stock: a staff correction), the overview's correction form, and the low-stock staff alert."""
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import clock, policy, stock
-from bot.models import Cooperative, OutboxItem, Producer, Product, StockReport
+from ovop.core import clock
+from ovop.messaging import policy
+from ovop.domain import stock
+from ovop.models import Cooperative, OutboxItem, Producer, Product, StockReport
 from tests.conftest import TOKEN
 from tests.helpers import add_producer, inbound_form
 
@@ -90,7 +92,7 @@ def test_the_overview_and_the_api_show_the_level_the_undo_restored(app, api, db,
     undo(db, AWA, now)
     status, body = api.get(f"/stock?cooperative_id={world['takku']}&product=yaourt")
     assert status == 200 and [item["quantity"] for item in body["items"]] == [30]
-    from admin import views_overview
+    from ovop.web.dashboard import overview as views_overview
     with app.test_request_context(), db.transaction() as session:
         shown = {(row.cooperative.id, row.product.code): row.report for row in views_overview.rows(session, now)}
     assert shown[(world["takku"], "yaourt")].quantity == 30

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import clock
-from bot import stock as ledger
-from bot.models import ConversationState, Producer, Product, ProductAlias, StockReport
+from ovop.core import clock
+from ovop.domain import stock as ledger
+from ovop.models import ConversationState, Producer, Product, ProductAlias, StockReport
 from tests.helpers import inbound_form
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -42,8 +42,8 @@ def _header(lines: list[str]) -> dict[str, str]:
 
 
 def _setup(db, settings: dict[str, str]) -> None:
-    from bot.demo import load
-    from bot.models import Cooperative
+    from ovop.domain.demo import load
+    from ovop.models import Cooperative
     codes = settings.get("products", "yaourt").split(",")
     with db.transaction() as session:
         load(session)

@@ -1,4 +1,4 @@
-"""bot.understand: the producer-message corpus, then the rules of the design one by one.
+"""ovop.language.understand: the producer-message corpus, then the rules of the design one by one.
 
 A wrong record is worse than a question: many cases below check that an unclear message is a
 "clarify" (with the reason and candidates the flows need), never a stock record.
@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import DEMO_FILE
-from bot.understand import (Catalogue, CatalogueProduct, Meaning, keyword, match_product, normalise,
-                            parse_price, parse_quantity, understand)
+from ovop.domain.demo import DEMO_FILE
+from ovop.language.understand import (Catalogue, CatalogueProduct, Meaning, keyword, match_product, normalise, parse_price, parse_quantity, understand)
 
 DATA = Path(__file__).parent / "data"
 DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))

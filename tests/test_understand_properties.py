@@ -1,4 +1,4 @@
-"""Properties of bot.understand that must hold for any text a phone can send."""
+"""Properties of ovop.language.understand that must hold for any text a phone can send."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import understand as u
-from bot.demo import DEMO_FILE
+from ovop.language import understand as u
+from ovop.domain.demo import DEMO_FILE
 
 DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
 CATALOGUE = u.Catalogue(
@@ -62,7 +62,7 @@ class _Errors(logging.Handler):
 def _understood(text, coop, orders, optout=()):
     """u.understand, failing the test if its safety net had to hide a crash."""
     errors = _Errors()
-    logger = logging.getLogger("bot.understand")
+    logger = logging.getLogger("ovop.language.understand")
     logger.addHandler(errors)
     try:
         meaning = u.understand(text, CATALOGUE, coop, orders, optout)

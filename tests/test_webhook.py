@@ -9,8 +9,8 @@ import requests
 from sqlalchemy import func, select
 
 from app import create_app
-from bot import clock
-from bot.models import Message, Producer
+from ovop.core import clock
+from ovop.models import Message, Producer
 from tests.conftest import app_config
 from tests.helpers import add_producer, inbound_form, live_server, sign
 
@@ -80,7 +80,7 @@ def test_it_checks_the_public_url_whatever_forwarded_headers_say(signed_app):
 
 
 def test_signed_mode_refuses_to_start_without_the_public_url(database_url):
-    from bot.config import ConfigError
+    from ovop.core.config import ConfigError
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set"):
         create_app(app_config(database_url, TWILIO_AUTH_TOKEN=AUTH, PUBLIC_BASE_URL=None))
 
@@ -221,7 +221,7 @@ def test_it_checks_signatures_on_status_callbacks_too(signed_app):
 
 
 def test_it_keeps_the_message_and_says_try_later_when_a_flow_fails(client, db, producer, monkeypatch):
-    from flows import route
+    from ovop.conversation.flows import route
 
     def broken(turn):
         turn.producer.language = "wo"  # a half-made change that must not survive
@@ -237,7 +237,7 @@ def test_it_keeps_the_message_and_says_try_later_when_a_flow_fails(client, db, p
 
 
 def test_messages_from_one_producer_at_the_same_moment_are_handled_one_after_the_other(app, db, producer):
-    from bot.models import ConversationState, StockReport
+    from ovop.models import ConversationState, StockReport
     barrier = threading.Barrier(10)
     answers = []
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-import admin.api_workshops  # noqa: F401  (its routes, should admin/api.py not import it yet)
-from bot import clock, workshops
-from bot.i18n import is_gsm7, sms_segments
-from bot.models import ConversationState, OutboxItem, Producer, Registration, Workshop
+from ovop.core import clock
+from ovop.domain import workshops
+from ovop.language.i18n import is_gsm7, sms_segments
+from ovop.models import ConversationState, OutboxItem, Producer, Registration, Workshop
 from tests.helpers import add_producer, inbound_form, live_server
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -433,7 +433,7 @@ def test_api_answers_404_for_an_unknown_workshop(api):
 
 
 def test_demo_workshops_and_prices_load_once(db):
-    from bot.demo import DEMO_FILE, load
+    from ovop.domain.demo import DEMO_FILE, load
     import json
     data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
     with db.transaction() as session, clock.frozen_at(NOW):

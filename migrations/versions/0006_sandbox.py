@@ -26,7 +26,7 @@ def _demo_producers() -> list[tuple[str, str]]:
         data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    from bot.phones import to_e164
+    from ovop.core.phones import to_e164
     return [(to_e164(spec["phone"]), spec["name"]) for spec in data.get("producers", [])]
 
 

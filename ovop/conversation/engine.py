@@ -1,0 +1,102 @@
+"""The conversation engine: one inbound text -> replies and a new conversation state. It never sends.
+
+The caller (the webhook, `flask chat`, the simulator) owns the session and the transaction; the engine only
+reads and adds rows through it, so the reply, the state and any domain change commit together or not at all.
+
+Order of decisions for one message:
+1. an expired conversation (idle longer than the timeout) starts again from the menu;
+2. global words (help, menu, stop, start, language, cancel) work from any step;
+3. inside a flow, the current step reads the message;
+4. otherwise the message is understood on its own and routed to the flow that handles its meaning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from ovop.language import understand
+from ovop.language.i18n import t, tn
+from ovop.models import ConversationState, Producer
+
+END = (None, None)  # a step returning END closes its flow
+
+
+@dataclass
+class Turn:
+    """Everything a flow needs to answer one message, and what it answers."""
+
+    session: Session
+    producer: Producer
+    state: ConversationState
+    text: str
+    now: datetime
+    config: dict = field(default_factory=dict)
+    message_id: int | None = None  # the inbound message being answered, for the records it causes
+    replies: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)  # the current flow's memory, saved with the state
+    silent: bool = False  # set by a step that deliberately answers nothing
+    _catalogue: understand.Catalogue | None = field(default=None, repr=False)
+
+    @property
+    def lang(self) -> str:
+        return self.producer.language or "fr"
+
+    def say(self, key: str, **params) -> None:
+        """Add the reply `key` in the producer's language."""
+        self.replies.append(t(key, self.lang, **params))
+
+    def say_n(self, key: str, n: int, **params) -> None:
+        """Add the plural reply `key` for `n` in the producer's language."""
+        self.replies.append(tn(key, n, self.lang, **params))
+
+    def catalogue(self) -> understand.Catalogue:
+        """The product catalogue, built once per message."""
+        if self._catalogue is None:
+            from ovop.conversation.flows.common import load_catalogue
+            self._catalogue = load_catalogue(self.session)
+        return self._catalogue
+
+    def product_codes(self) -> list[str]:
+        """The codes of the products this producer's cooperative makes (or the producer's own)."""
+        cooperative = self.producer.cooperative
+        products = cooperative.products if cooperative and cooperative.products else self.producer.products
+        return [product.code for product in products]
+
+
+@dataclass
+class Outcome:
+    """What the engine decided: the replies to send back, in order."""
+
+    replies: list[str] = field(default_factory=list)
+
+
+def handle(turn: Turn) -> Outcome:
+    """Answer one message from a registered producer."""
+    from ovop.conversation.flows import FLOWS, REROUTE, globals_, route
+
+    state = turn.state
+    if state.flow and state.expires_at and state.expires_at <= turn.now:
+        state.flow, state.step, state.data = None, None, {}
+    turn.data = dict(state.data or {})
+
+    word = understand.keyword(turn.text, turn.config.get("OPTOUT_WORDS", ()))
+    if word is not None and globals_.handles(word, turn):
+        next_flow, next_step = globals_.handle(turn, word)
+    elif state.flow in FLOWS and state.step:
+        next_flow, next_step = FLOWS[state.flow].step(turn, state.step)
+        if (next_flow, next_step) == REROUTE:
+            next_flow, next_step = route.handle(turn)
+    else:
+        next_flow, next_step = route.handle(turn)
+
+    if next_flow is None or next_step is None:
+        state.flow, state.step, state.data, state.expires_at = None, None, {}, None
+    else:
+        timeout = timedelta(minutes=turn.config.get("CONVERSATION_TIMEOUT_MINUTES", 30))
+        state.flow, state.step, state.data = next_flow, next_step, dict(turn.data)
+        state.expires_at = turn.now + timeout
+    if turn.silent:
+        return Outcome(replies=turn.replies)
+    return Outcome(replies=turn.replies or [t("not_understood", turn.lang)])

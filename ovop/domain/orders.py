@@ -1,0 +1,392 @@
+"""Orders from the boutique to a cooperative: create, alert its producers, take answers, cancel, deliver.
+
+    pending ──first yes──> accepted | partial ──staff──> delivered
+    pending ──every alerted producer said no──> declined
+    pending ──due date passed──> expired
+    pending | accepted | partial ──staff──> cancelled
+
+Functions take the caller's Session and never commit, so an answer, its outbox rows and the conversation state
+commit together. Answers to one order are serialised by a row lock on the order (PostgreSQL; SQLite serialises
+every write transaction), and the acceptance itself is a conditional UPDATE … WHERE status = 'pending' that
+must change exactly one row: two yeses at the same moment make exactly one acceptance.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ovop.core import clock
+from ovop.messaging import policy
+from ovop.domain import stock
+from ovop.language import understand
+from ovop.domain.directory import (Invalid, cooperative_by_id, has_real_producers, known_fields, product_by_code, require, text)
+from ovop.language.i18n import DEFAULT_LANGUAGE, format_date, mark
+from ovop.models import Cooperative, Order, OrderNotification, Producer, Product
+
+PENDING, ACCEPTED, PARTIAL, DECLINED = "pending", "accepted", "partial", "declined"
+DELIVERED, CANCELLED, EXPIRED = "delivered", "cancelled", "expired"
+STATUSES = (PENDING, ACCEPTED, PARTIAL, DECLINED, DELIVERED, CANCELLED, EXPIRED)
+CANCELLABLE = (PENDING, ACCEPTED, PARTIAL)
+DELIVERABLE = (ACCEPTED, PARTIAL)
+TOO_LATE = "too_late"  # an answer to an order someone else had already taken
+FIELDS = ("cooperative_id", "product", "quantity", "due_date", "note")
+READ_ONLY = ("id", "reference", "status", "unit", "accepted_by", "accepted_quantity", "accepted_at", "answers",
+             "overdue", "delivered_at", "cancelled_at", "created_at", "updated_at")
+MAX_QUANTITY = 1_000_000
+REMIND_AFTER = timedelta(hours=24)
+RECENT = timedelta(days=7)  # a closed order is still worth explaining to a late answer for this long
+
+
+class WrongStatus(Exception):
+    """A staff action the order's status does not allow (HTTP 409)."""
+
+    def __init__(self, order: Order, action: str):
+        super().__init__(f"order {order.reference} is {order.status}: it cannot be {action}")
+        self.order, self.action = order, action
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of a producer's answer: `outcome` is accepted | partial | declined | taken | already_yours
+    | cancelled | expired | closed; `stock` is the cooperative's current level (ovop.domain.stock.level) when one exists."""
+
+    outcome: str
+    order: Order
+    quantity: float | None = None
+    stock: float | None = None
+
+    @property
+    def over_stock(self) -> bool:
+        return self.stock is not None and self.quantity is not None and self.quantity > self.stock
+
+
+# --- references, dates, words --------------------------------------------------------------------------
+
+def reference_for(order_id: int) -> str:
+    """CMD-0001 for id 1; more digits once there are more orders. Producers' messages are read with the
+    same format (ovop.language.understand reads "cmd 12", "commande 12", "CMD-0012")."""
+    return understand.ORDER_FORMAT.format(order_id)
+
+
+def local_today(config: dict, now: datetime | None = None) -> date:
+    """Today's date where the producers and the boutique are (BOT_TIMEZONE)."""
+    return (now or clock.now()).astimezone(ZoneInfo(config.get("BOT_TIMEZONE") or "Africa/Dakar")).date()
+
+
+def is_overdue(order: Order, today: date) -> bool:
+    """True when the due date has passed and the goods are not delivered (nor the order closed)."""
+    return order.status in (PENDING, ACCEPTED, PARTIAL) and order.due_date < today
+
+
+def quantity_text(quantity: float | None) -> str:
+    """40 rather than 40.0; a decimal stays a decimal."""
+    if quantity is None:
+        return ""
+    return str(int(quantity)) if float(quantity).is_integer() else f"{quantity:g}"
+
+
+def due_text(order: Order, lang: str, config: dict) -> str:
+    """The due date in the producer's language, e.g. "lun. 7 déc" (no final dot: a sentence may end on it)."""
+    tz = config.get("BOT_TIMEZONE") or "Africa/Dakar"
+    noon = datetime(order.due_date.year, order.due_date.month, order.due_date.day, 12, tzinfo=ZoneInfo(tz))
+    return format_date(noon, lang, tz).rstrip(".")
+
+
+def params(order: Order, lang: str, config: dict) -> dict[str, str]:
+    """An order's words for a message in `lang`. This order is also the WhatsApp templates' variables:
+    {{1}} reference, {{2}} product, {{3}} quantity, {{4}} unit, {{5}} due date."""
+    return {"reference": order.reference, "product": order.product.name(lang),
+            "quantity": quantity_text(order.quantity), "unit": order.unit, "due_date": due_text(order, lang, config)}
+
+
+# --- creating and alerting ------------------------------------------------------------------------------
+
+def create_order(session: Session, config: dict, data: dict, *, now: datetime | None = None) -> Order:
+    """A new pending order from the staff's fields, with its reference; its producers are alerted at once."""
+    now = now or clock.now()
+    fields = known_fields(data, FIELDS, READ_ONLY)
+    require(fields, ("cooperative_id", "product", "quantity", "due_date"))
+    cooperative = cooperative_by_id(session, fields["cooperative_id"])
+    product = _product(session, cooperative, fields["product"])
+    order = Order(cooperative=cooperative, product=product, unit=product.unit, status=PENDING,
+                  quantity=_quantity(fields["quantity"]), due_date=_due_date(fields["due_date"], config, now),
+                  note=text("note", fields.get("note"), 500), created_at=now, updated_at=now)
+    session.add(order)
+    session.flush()
+    # From the id the database gave: two orders created at the same moment cannot get the same reference.
+    order.reference = reference_for(order.id)
+    session.flush()
+    notify(session, config, order, now=now)
+    return order
+
+
+def _product(session: Session, cooperative: Cooperative, code) -> Product:
+    """The product named by `code`, which the cooperative must make."""
+    product = product_by_code(session, "product", code)
+    if product not in cooperative.products:
+        raise Invalid("product", f"{cooperative.name} does not make '{product.code}'")
+    return product
+
+
+def _quantity(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid("quantity", "must be a number")
+    if not 0 < value <= MAX_QUANTITY:
+        raise Invalid("quantity", f"must be more than 0 and at most {MAX_QUANTITY}")
+    return float(value)
+
+
+def _due_date(value, config: dict, now: datetime) -> date:
+    if not isinstance(value, str):
+        raise Invalid("due_date", "must be an ISO 8601 date, e.g. \"2026-12-15\"")
+    try:
+        due = date.fromisoformat(value.strip())
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Invalid("due_date", "must be an ISO 8601 date, e.g. \"2026-12-15\"") from None
+        due = local_today(config, moment) if moment.tzinfo else moment.date()
+    if due < local_today(config, now):
+        raise Invalid("due_date", "is in the past")
+    return due
+
+
+def notify(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> list[OrderNotification]:
+    """Alert every producer of the order's cooperative who has not opted out; once each, whatever happens.
+
+    A cooperative with real producers alerts them only; one whose producers are all sandbox producers (the demo
+    cooperatives) alerts those, so an order can be tried in the phone simulator.
+    """
+    now = now or clock.now()
+    sandbox = not has_real_producers(session, order.cooperative_id)
+    producers = session.scalars(
+        select(Producer).where(Producer.cooperative_id == order.cooperative_id, Producer.opted_out.is_(False),
+                               Producer.deleted_at.is_(None), Producer.phone.is_not(None),
+                               Producer.sandbox.is_(sandbox)).order_by(Producer.id))
+    told = []
+    for producer in producers:
+        note = _notification(session, order, producer)
+        if note.notified_at is not None:
+            continue
+        lang = producer.language or DEFAULT_LANGUAGE
+        several = len(pending_refs(session, producer)) > 1
+        notice = policy.notify(session, config, producer, "order_alert", f"order-alert:order={order.id}:producer="
+                               f"{producer.id}", mark("order.alert_ref") if several else mark("order.alert"),
+                               params(order, lang, config), now=now)
+        if notice is None:
+            continue
+        note.notified_at, note.sent_via = now, notice.via
+        told.append(note)
+    session.flush()
+    return told
+
+
+def _notification(session: Session, order: Order, producer: Producer) -> OrderNotification:
+    """The (order, producer) row, created if missing; the unique constraint decides under concurrency."""
+    make_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(make_insert(OrderNotification).values(order_id=order.id, producer_id=producer.id)
+                    .on_conflict_do_nothing(index_elements=["order_id", "producer_id"]))
+    return session.scalars(select(OrderNotification).where(OrderNotification.order_id == order.id,
+                                                           OrderNotification.producer_id == producer.id)
+                           .execution_options(populate_existing=True)).one()
+
+
+# --- what a producer may answer -------------------------------------------------------------------------
+
+def _unanswered_by(producer: Producer):
+    return ~exists().where(OrderNotification.order_id == Order.id, OrderNotification.producer_id == producer.id,
+                           OrderNotification.answer.is_not(None))
+
+
+def may_answer(session: Session, producer: Producer) -> bool:
+    """False for a sandbox producer of a cooperative with real producers: its real orders are not theirs."""
+    if producer.cooperative_id is None:
+        return False
+    return not producer.sandbox or not has_real_producers(session, producer.cooperative_id)
+
+
+def pending_orders(session: Session, producer: Producer) -> list[Order]:
+    """Orders of the producer's cooperative still waiting for a yes that this producer has not answered."""
+    if not may_answer(session, producer):
+        return []
+    return list(session.scalars(select(Order).where(Order.cooperative_id == producer.cooperative_id,
+                                                    Order.status == PENDING, _unanswered_by(producer))
+                                .order_by(Order.id)))
+
+
+def pending_refs(session: Session, producer: Producer) -> list[str]:
+    """The references of `pending_orders`, oldest first (what the understanding layer matches answers to)."""
+    return [order.reference for order in pending_orders(session, producer)]
+
+
+def by_reference(session: Session, producer: Producer, reference: str) -> Order | None:
+    """The order with that reference if it belongs to the producer's cooperative."""
+    if not may_answer(session, producer):
+        return None
+    return session.scalar(select(Order).where(Order.reference == reference,
+                                              Order.cooperative_id == producer.cooperative_id))
+
+
+def recently_closed(session: Session, producer: Producer, now: datetime) -> Order | None:
+    """The latest order of the producer's cooperative that closed lately without an answer from them (or that
+    they took): a yes or no with nothing pending most likely meant that one (taken, cancelled, expired)."""
+    if not may_answer(session, producer):
+        return None
+    return session.scalar(select(Order).where(Order.cooperative_id == producer.cooperative_id,
+                                              Order.status != PENDING, Order.updated_at >= now - RECENT,
+                                              or_(_unanswered_by(producer), Order.accepted_by_id == producer.id))
+                          .order_by(Order.updated_at.desc(), Order.id.desc()).limit(1))
+
+
+# --- answers --------------------------------------------------------------------------------------------
+
+def _locked(session: Session, order: Order) -> Order:
+    """The order re-read under a row lock, so answers to one order are taken one at a time."""
+    return session.scalars(select(Order).where(Order.id == order.id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def accept(session: Session, config: dict, order: Order, producer: Producer, quantity: float | None = None,
+           *, now: datetime | None = None) -> Answer:
+    """A yes (for `quantity`, or the whole order): the first one takes the order, later ones hear it is taken."""
+    now = now or clock.now()
+    if quantity is not None and quantity <= 0:
+        return decline(session, config, order, producer, now=now)
+    if producer.sandbox and has_real_producers(session, order.cooperative_id):
+        return Answer("closed", order)  # a sandbox producer never answers a real cooperative's order
+    order = _locked(session, order)
+    note = _notification(session, order, producer)
+    if order.status == PENDING and order.due_date < local_today(config, now):
+        _move(session, order, PENDING, EXPIRED, now)
+    if order.status != PENDING:
+        return _closed(order, producer, note, now)
+    amount = order.quantity if quantity is None or quantity >= order.quantity else float(quantity)
+    status = ACCEPTED if amount >= order.quantity else PARTIAL
+    if not _move(session, order, PENDING, status, now, accepted_by_id=producer.id, accepted_quantity=amount,
+                 accepted_at=now):
+        return _closed(order, producer, note, now)
+    note.answer, note.quantity, note.answered_at = status, amount, now
+    _tell_staff(session, config, order, status, producer)
+    level = stock.level(session, order.cooperative_id, order.product_id)
+    return Answer(status, order, amount, level.quantity if level else None)
+
+
+def decline(session: Session, config: dict, order: Order, producer: Producer, *,
+            now: datetime | None = None) -> Answer:
+    """A no: recorded; once every alerted producer has said no, the order is declined and the staff told."""
+    now = now or clock.now()
+    if producer.sandbox and has_real_producers(session, order.cooperative_id):
+        return Answer("closed", order)  # a sandbox producer never answers a real cooperative's order
+    order = _locked(session, order)
+    note = _notification(session, order, producer)
+    if order.status in (CANCELLED, EXPIRED) or (order.status != PENDING and order.accepted_by_id == producer.id):
+        return _closed(order, producer, note, now)
+    if note.answer is None:
+        note.answer, note.answered_at = DECLINED, now
+        session.flush()
+    if order.status == PENDING and _everyone_declined(session, order):
+        if _move(session, order, PENDING, DECLINED, now):
+            _tell_staff(session, config, order, DECLINED, producer)
+    return Answer(DECLINED, order)
+
+
+def _everyone_declined(session: Session, order: Order) -> bool:
+    """True when every producer who was reached (or answered anyway) said no."""
+    rows = select(OrderNotification).where(OrderNotification.order_id == order.id)
+    said_no = session.scalar(select(func.count()).select_from(
+        rows.where(OrderNotification.answer == DECLINED).subquery()))
+    # Someone whose alert could not be delivered cannot be waited for; anyone else still may answer.
+    waiting = session.scalar(select(func.count()).select_from(rows.where(or_(
+        and_(OrderNotification.answer.is_(None),
+             or_(OrderNotification.sent_via.is_(None), OrderNotification.sent_via != policy.UNDELIVERABLE)),
+        OrderNotification.answer.in_((ACCEPTED, PARTIAL)))).subquery()))
+    return said_no > 0 and waiting == 0
+
+
+def _closed(order: Order, producer: Producer, note: OrderNotification, now: datetime) -> Answer:
+    """The answer to a yes or no for an order that no longer waits for one."""
+    if order.status in (ACCEPTED, PARTIAL, DELIVERED) and order.accepted_by_id == producer.id:
+        return Answer("already_yours", order, order.accepted_quantity)
+    if order.status in (CANCELLED, EXPIRED):
+        return Answer(order.status, order)
+    if order.status in (ACCEPTED, PARTIAL, DELIVERED):
+        if note.answer is None:
+            note.answer, note.answered_at = TOO_LATE, now
+        return Answer("taken", order)
+    return Answer("closed", order)
+
+
+def _move(session: Session, order: Order, from_status, to_status: str, now: datetime, **values) -> bool:
+    """Change the status only if it still is `from_status` (one status or several); True when it did."""
+    allowed = (from_status,) if isinstance(from_status, str) else tuple(from_status)
+    changed = session.execute(update(Order).where(Order.id == order.id, Order.status.in_(allowed))
+                              .values(status=to_status, updated_at=now, **values)
+                              .execution_options(synchronize_session=False)).rowcount == 1
+    session.refresh(order)
+    return changed
+
+
+def _tell_staff(session: Session, config: dict, order: Order, outcome: str, producer: Producer) -> None:
+    """A short SMS to STAFF_PHONES when an order is taken or refused by everyone."""
+    key = {ACCEPTED: mark("staff.order_accepted"), PARTIAL: mark("staff.order_partial"),
+           DECLINED: mark("staff.order_declined")}[outcome]
+    words = {**params(order, DEFAULT_LANGUAGE, config), "producer": producer.name or producer.phone or "?",
+             "phone": producer.phone or "", "accepted": quantity_text(order.accepted_quantity),
+             "cooperative": order.cooperative.name}
+    policy.notify_staff(session, config, "staff_order", f"staff:order={order.id}:{outcome}", key, words,
+                        about=producer)
+
+
+# --- staff actions --------------------------------------------------------------------------------------
+
+def cancel(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> Order:
+    """Cancel an open order and tell the producers who were alerted (except those who had said no)."""
+    now = now or clock.now()
+    order = _locked(session, order)
+    if not _move(session, order, CANCELLABLE, CANCELLED, now, cancelled_at=now):
+        raise WrongStatus(order, "cancelled")
+    for note in order.notifications:
+        if (note.notified_at is None and note.answer is None) or note.answer == DECLINED:
+            continue
+        producer = note.producer
+        policy.notify(session, config, producer, "order_cancelled",
+                      f"order-cancelled:order={order.id}:producer={producer.id}", mark("order.cancelled"),
+                      params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
+    return order
+
+
+def deliver(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> Order:
+    """Mark an accepted order delivered and thank the producer who took it."""
+    now = now or clock.now()
+    order = _locked(session, order)
+    if not _move(session, order, DELIVERABLE, DELIVERED, now, delivered_at=now):
+        raise WrongStatus(order, "delivered")
+    producer = order.accepted_by
+    if producer is not None:
+        policy.notify(session, config, producer, "order_thanks", f"order-thanks:order={order.id}",
+                      mark("order.thanks"), params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
+    return order
+
+
+def expire(session: Session, order: Order, now: datetime) -> bool:
+    """Close a pending order whose due date has passed; True when this call closed it."""
+    return _move(session, order, PENDING, EXPIRED, now)
+
+
+def orders(session: Session, *, status: str | None = None, cooperative_id: int | None = None,
+           options: tuple = ()) -> list[Order]:
+    """Orders, newest first, optionally of one status or cooperative (`options`: loader options)."""
+    query = select(Order).options(*options).order_by(Order.id.desc())
+    if status is not None:
+        query = query.where(Order.status == status)
+    if cooperative_id is not None:
+        query = query.where(Order.cooperative_id == cooperative_id)
+    return list(session.scalars(query))

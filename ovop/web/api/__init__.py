@@ -1,0 +1,131 @@
+"""The staff JSON API under /api/v1: bearer-token auth, JSON errors, one section per resource."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy.exc import DataError, IntegrityError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ovop.web import inputs
+from ovop.domain import directory
+from ovop.core.db import Database
+from ovop.web.request_limits import limit_body
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The largest body a staff tool needs to send is a broadcast in three languages (3 × 1,600 characters, under
+# 30 KB even with every character escaped); more is refused with 413 before it is read.
+MAX_BODY = 128 * 1024
+
+
+class ApiError(Exception):
+    """An error answered as JSON {"error": message} with an HTTP status."""
+
+    def __init__(self, status: int, message: str, **details):
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return jsonify(error=error.message, **error.details), error.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error):
+    return jsonify(error=f"the body is larger than {MAX_BODY} bytes, the limit of the API"), 413
+
+
+@bp.errorhandler(DataError)
+def _refused_by_database(_error: DataError):
+    # Every value is checked before it is written; this catches what slipped through (a value out of range).
+    return {"error": "a value was refused by the database; check the values sent"}, 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    # Staff tools parse our answers: even a 404 or 405 is JSON, never Werkzeug's HTML page.
+    return jsonify(error=error.description or error.name), error.code
+
+
+# The directory's refusals, for every resource.
+@bp.errorhandler(directory.Invalid)
+def _invalid(error: directory.Invalid):
+    return {"error": str(error), "field": error.field}, 422
+
+
+@bp.errorhandler(directory.Duplicate)
+def _duplicate(error: directory.Duplicate):
+    return {"error": str(error), "field": error.field}, 409
+
+
+@bp.errorhandler(IntegrityError)
+def _conflict(_error: IntegrityError):
+    # Checks run before every write; reaching here means a concurrent request took the same value first.
+    return {"error": "conflicts with a change made at the same moment (duplicate?); try again"}, 409
+
+
+@bp.before_app_request
+def _unknown_route():
+    """A JSON 404/405 for paths under /api/v1 that match no route (blueprint handlers never see those)."""
+    error = request.routing_exception
+    if getattr(error, "code", None) in (404, 405) and request.path.startswith(f"{bp.url_prefix}/"):
+        response = jsonify(error=f"no route {request.method} {request.path}" if error.code == 404
+                           else f"{request.method} is not allowed on {request.path}")
+        response.status_code = error.code
+        if error.code == 405:
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+        return response
+    return None
+
+
+@bp.before_request
+def _authorise():
+    """Every call carries `Authorization: Bearer $ADMIN_TOKEN`; its query string must hold storable text."""
+    limit_body(MAX_BODY)  # before anything reads the body
+    expected = current_app.config["ADMIN_TOKEN"]
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(401, "missing or wrong bearer token")
+    field = inputs.first_unstorable(request.args.lists()) or inputs.first_unstorable(
+        (name, [value]) for name, value in (request.view_args or {}).items() if isinstance(value, str))
+    if field is not None:
+        raise directory.Invalid(field, inputs.REASON)
+    g.db = current_app.extensions["ovop"].db
+
+
+def database() -> Database:
+    return g.db
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400/422 that says what was wrong with it."""
+    data = request.get_json(silent=True)  # nested past Python's limit: 400 (app.OvopRequest)
+    if data is None:
+        raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    problem = inputs.json_problem(data)
+    if problem is not None:
+        field, reason = problem
+        if reason != inputs.REASON:
+            raise ApiError(400, f"the body {reason}", field=field)
+        raise directory.Invalid(field, reason)
+    return data
+
+
+def items(rows) -> dict:
+    """A list answer: {"items": [...]}."""
+    return {"items": list(rows)}
+
+
+# Resources register their routes on `bp` when imported.
+from ovop.web.api import catalogue as api_catalogue  # noqa: E402,F401  (cooperatives, products)
+from ovop.web.api import producers as api_producers  # noqa: E402,F401  (producers)
+from ovop.web.api import messages as api_messages  # noqa: E402,F401  (message log)
+from ovop.web.api import orders as api_orders  # noqa: E402,F401  (orders and their answers)
+from ovop.web.api import workshops as api_workshops  # noqa: E402,F401  (workshops, registrations, attendance)
+from ovop.web.api import prices as api_prices  # noqa: E402,F401  (price observations)
+from ovop.web.api import broadcasts as api_broadcasts  # noqa: E402,F401  (broadcasts and their preview)
+from ovop.web.api import stock as api_stock  # noqa: E402,F401  (stock levels, the ledger, staff corrections)

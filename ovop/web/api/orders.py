@@ -1,0 +1,98 @@
+"""Orders in the staff API: create (the producers are alerted at once), follow the answers, cancel, deliver."""
+from __future__ import annotations
+
+from flask import current_app, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ovop.web.api import ApiError, bp, database, items, json_body
+from ovop.domain import directory, orders
+from ovop.models import Order
+
+ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _number(quantity: float | None) -> int | float | None:
+    """40 rather than 40.0 in the JSON; a decimal stays a decimal."""
+    if quantity is None:
+        return None
+    return int(quantity) if float(quantity).is_integer() else quantity
+
+
+def order_json(order: Order, today) -> dict:
+    """An order as the staff see it, with every alerted producer's answer (null while unanswered)."""
+    return {
+        "id": order.id, "reference": order.reference, "cooperative_id": order.cooperative_id,
+        "product": order.product.code, "quantity": _number(order.quantity), "unit": order.unit,
+        "due_date": order.due_date.isoformat(), "note": order.note, "status": order.status,
+        "overdue": orders.is_overdue(order, today), "accepted_by": order.accepted_by_id,
+        "accepted_quantity": _number(order.accepted_quantity), "accepted_at": _iso(order.accepted_at),
+        "delivered_at": _iso(order.delivered_at), "cancelled_at": _iso(order.cancelled_at),
+        "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at),
+        "answers": [{"producer_id": note.producer_id, "answer": note.answer, "quantity": _number(note.quantity),
+                     "answered_at": _iso(note.answered_at), "notified_at": _iso(note.notified_at),
+                     "sent_via": note.sent_via, "reminded_at": _iso(note.reminded_at)}
+                    for note in order.notifications],
+    }
+
+
+def _json(order: Order) -> dict:
+    return order_json(order, orders.local_today(current_app.config))
+
+
+@bp.post("/orders")
+def create_order():
+    data = json_body()
+    with database().transaction() as session:
+        answer = _json(orders.create_order(session, current_app.config, data))
+    return answer, 201
+
+
+@bp.get("/orders")
+def list_orders():
+    status = request.args.get("status") or None
+    if status is not None and status not in orders.STATUSES:
+        raise directory.Invalid("status", f"must be one of {', '.join(orders.STATUSES)}")
+    cooperative_id = directory.query_int("cooperative_id", request.args.get("cooperative_id"))
+    with database().transaction() as session:
+        found = orders.orders(session, status=status, cooperative_id=cooperative_id,
+                              options=(selectinload(Order.notifications), selectinload(Order.product)))
+        return items(_json(order) for order in found)
+
+
+@bp.get(f"/orders/<{ID}:order_id>")
+def get_order(order_id: int):
+    with database().transaction() as session:
+        return _json(_order(session, order_id))
+
+
+@bp.post(f"/orders/<{ID}:order_id>/cancel")
+def cancel_order(order_id: int):
+    return _staff_action(order_id, orders.cancel)
+
+
+@bp.post(f"/orders/<{ID}:order_id>/delivered")
+def deliver_order(order_id: int):
+    return _staff_action(order_id, orders.deliver)
+
+
+def _staff_action(order_id: int, action):
+    """Run cancel or deliver; a status that does not allow it is a 409 that says the current status."""
+    with database().transaction() as session:
+        try:
+            order = action(session, current_app.config, _order(session, order_id))
+        except orders.WrongStatus as error:
+            raise ApiError(409, str(error), current_status=error.order.status) from None
+        session.flush()
+        return _json(order)
+
+
+def _order(session, order_id: int) -> Order:
+    found = session.scalar(select(Order).where(Order.id == order_id))
+    if found is None:
+        raise ApiError(404, f"no order with id {order_id}")
+    return found

@@ -1,0 +1,71 @@
+"""Producers in the staff API: register, find, correct, and erase on request."""
+from __future__ import annotations
+
+from flask import request
+
+from ovop.web.api import ApiError, bp, database, items, json_body
+from ovop.domain import directory
+from ovop.models import Producer
+
+FIELDS = ("phone", "name", "cooperative_id", "language", "channel", "products", "sandbox")
+READ_ONLY = ("id", "opted_out", "last_inbound_at", "created_at")
+ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def producer_json(producer: Producer) -> dict:
+    """A producer as the API shows it."""
+    return {"id": producer.id, "phone": producer.phone, "name": producer.name,
+            "cooperative_id": producer.cooperative_id, "language": producer.language, "channel": producer.channel,
+            "products": [product.code for product in producer.products], "opted_out": producer.opted_out,
+            "sandbox": bool(producer.sandbox),
+            "last_inbound_at": _iso(producer.last_inbound_at), "created_at": _iso(producer.created_at)}
+
+
+@bp.post("/producers")
+def create_producer():
+    fields = directory.known_fields(json_body(), FIELDS, READ_ONLY)
+    with database().transaction() as session:
+        answer = producer_json(directory.create_producer(session, fields))
+    return answer, 201
+
+
+@bp.get("/producers")
+def list_producers():
+    cooperative_id = directory.query_int("cooperative_id", request.args.get("cooperative_id"))
+    with database().transaction() as session:
+        found = directory.producers(session, cooperative_id=cooperative_id, q=request.args.get("q"))
+        return items(producer_json(producer) for producer in found)
+
+
+@bp.get(f"/producers/<{ID}:producer_id>")
+def get_producer(producer_id: int):
+    with database().transaction() as session:
+        return producer_json(_producer(session, producer_id))
+
+
+@bp.patch(f"/producers/<{ID}:producer_id>")
+def update_producer(producer_id: int):
+    fields = directory.known_fields(json_body(), FIELDS, READ_ONLY)
+    with database().transaction() as session:
+        producer = directory.update_producer(session, _producer(session, producer_id), fields)
+        session.flush()
+        return producer_json(producer)
+
+
+@bp.delete(f"/producers/<{ID}:producer_id>")
+def delete_producer(producer_id: int):
+    """Erase the producer's personal data (name, number, message texts); their anonymous id stays."""
+    with database().transaction() as session:
+        directory.erase_producer(session, _producer(session, producer_id))
+    return "", 204
+
+
+def _producer(session, producer_id: int) -> Producer:
+    found = directory.producer(session, producer_id)
+    if found is None:
+        raise ApiError(404, f"no producer with id {producer_id}")
+    return found

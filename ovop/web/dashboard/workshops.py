@@ -1,0 +1,177 @@
+"""Workshops: create and edit them, see registrations and the waitlist, mark attendance, export attendees."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from flask import Response, current_app, redirect, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ovop.web.dashboard import (_, bp, csv_safe, database, form_moment, form_number, form_value, lang, local_input, notice, page, problem, timezone_name)
+from ovop.core import clock
+from ovop.domain import directory, workshops
+from ovop.domain.directory import DirectoryError, Invalid, text, whole
+from ovop.language.i18n import LANGUAGES, format_datetime
+from ovop.models import Producer, Registration, Workshop
+
+ID = f"int(min=1, max={directory.MAX_ID})"
+
+
+def _fields() -> dict:
+    """The workshop form as the domain's fields (workshops.create takes the same)."""
+    titles = {code: form_value(f"title_{code}", 400) for code in LANGUAGES}
+    description = form_value("description_fr", 4000)
+    return {"title": {code: value for code, value in titles.items() if value} or None,
+            "description": {"fr": description} if description else None,
+            "starts_at": form_moment("starts_at", required=True), "location": form_value("location", 400) or None,
+            "capacity": form_number("capacity", whole=True),
+            "registration_deadline": form_moment("registration_deadline")}
+
+
+def _form_of(item: Workshop | None) -> dict:
+    """An existing workshop as the form's values."""
+    if item is None:
+        return {}
+    values = {f"title_{code}": getattr(item, f"title_{code}") or "" for code in LANGUAGES}
+    return {**values, "description_fr": item.description_fr or "", "starts_at": local_input(item.starts_at),
+            "location": item.location, "capacity": item.capacity,
+            "registration_deadline": local_input(item.registration_deadline)}
+
+
+def update(session, item: Workshop, fields: dict, now: datetime, config: dict) -> Workshop:
+    """Change a workshop's text, time, place and capacity; a larger capacity seats the waitlist in order."""
+    titles = fields.get("title") or {}
+    if not isinstance(titles, dict) or not titles.get("fr"):
+        raise Invalid("title.fr", "is required (French is the text every language falls back to)")
+    for code in LANGUAGES:
+        setattr(item, f"title_{code}", text(f"title.{code}", titles.get(code), 200, required=code == "fr"))
+    item.description_fr = text("description", (fields.get("description") or {}).get("fr"), 2000)
+    starts_at = workshops.moment("starts_at", fields.get("starts_at"), required=True)
+    if starts_at != item.starts_at and starts_at <= now:
+        raise Invalid("starts_at", "must be in the future")
+    deadline = workshops.moment("registration_deadline", fields.get("registration_deadline"))
+    if deadline is not None and deadline > starts_at:
+        raise Invalid("registration_deadline", "must not be after starts_at")
+    item.starts_at, item.registration_deadline = starts_at, deadline
+    item.location = text("location", fields.get("location"), 200, required=True)
+    capacity = whole("capacity", fields.get("capacity"), minimum=1, maximum=workshops.MAX_CAPACITY)
+    held = item.capacity - workshops.seats_left(item, workshops.counts(session, [item.id])[item.id])
+    if capacity < held:
+        raise Invalid("capacity", f"must be at least {held}, the seats already given")
+    item.capacity = capacity
+    session.flush()
+    while workshops.promote(session, item, now, config) is not None:
+        pass
+    return item
+
+
+@bp.get("/workshops", endpoint="workshops")
+def workshops_page():
+    return _list_page({})
+
+
+def _list_page(form, error: DirectoryError | None = None, status: int = 200):
+    with database().transaction() as session:
+        found = workshops.workshops(session)
+        counted = workshops.counts(session, [item.id for item in found])
+        listed = [(item, counted[item.id], workshops.seats_left(item, counted[item.id])) for item in found]
+        return page("workshops.html", status, workshops=listed, form=form, now=clock.now(),
+                    error=problem(error) if error else None)
+
+
+@bp.post("/workshops")
+def create_workshop():
+    try:
+        fields = _fields()
+        with database().transaction() as session:
+            item = workshops.create(session, fields, clock.now())
+            workshop_id = item.id
+    except DirectoryError as error:
+        return _list_page(request.form, error, 422)
+    notice("workshops.created")
+    return redirect(url_for("dashboard.workshop", workshop_id=workshop_id))
+
+
+def _detail_page(workshop_id: int, form: dict | None = None, error: DirectoryError | None = None,
+                 status: int = 200):
+    with database().transaction() as session:
+        item = workshops.workshop(session, workshop_id)
+        if item is None:
+            return page("error.html", 404, message=_("workshops.not_found"))
+        registrations = list(session.scalars(
+            select(Registration).where(Registration.workshop_id == item.id)
+            .options(selectinload(Registration.producer).selectinload(Producer.cooperative))
+            .order_by(Registration.created_at, Registration.id)))
+        places = {registration.id: n for n, registration in enumerate(workshops.waitlist(session, item.id), 1)}
+        counted = workshops.counts(session, [item.id])[item.id]
+        return page("workshop.html", status, item=item, registrations=registrations, places=places,
+                    counted=counted, seats_left=workshops.seats_left(item, counted),
+                    form=form if form is not None else _form_of(item), error=problem(error) if error else None,
+                    holding=workshops.HOLDING_SEAT, attended=workshops.ATTENDED)
+
+
+@bp.get(f"/workshops/<{ID}:workshop_id>", endpoint="workshop")
+def workshop_page(workshop_id: int):
+    return _detail_page(workshop_id)
+
+
+@bp.post(f"/workshops/<{ID}:workshop_id>")
+def edit_workshop(workshop_id: int):
+    try:
+        fields = _fields()
+        with database().transaction() as session:
+            item = workshops.lock(session, workshop_id)
+            if item is None:
+                return page("error.html", 404, message=_("workshops.not_found"))
+            update(session, item, fields, clock.now(), current_app.config)
+    except DirectoryError as error:
+        return _detail_page(workshop_id, request.form, error, 422)
+    notice("workshops.saved")
+    return redirect(url_for("dashboard.workshop", workshop_id=workshop_id))
+
+
+@bp.post(f"/workshops/<{ID}:workshop_id>/attendance")
+def mark_attendance(workshop_id: int):
+    """A producer came (attended=1) or, correcting a mistake, did not (attended=0)."""
+    raw = form_value("producer_id", 12)
+    producer_id = int(raw) if raw.isascii() and raw.isdigit() and directory.is_id(int(raw)) else None
+    with database().transaction() as session:
+        item = workshops.workshop(session, workshop_id)
+        if item is None or producer_id is None:
+            return page("error.html", 404, message=_("workshops.not_found"))
+        try:
+            workshops.mark_attendance(session, item, producer_id, form_value("attended", 2) == "1", clock.now())
+        except LookupError:
+            return page("error.html", 404, message=_("workshops.not_found"))
+    return redirect(url_for("dashboard.workshop", workshop_id=workshop_id) + "#registrations")
+
+
+@bp.get(f"/workshops/<{ID}:workshop_id>/attendees.csv")
+def attendees_csv(workshop_id: int):
+    """Those holding a seat (registered or attended), by name, as a spreadsheet opens it (UTF-8 with BOM)."""
+    with database().transaction() as session:
+        item = workshops.workshop(session, workshop_id)
+        if item is None:
+            return page("error.html", 404, message=_("workshops.not_found"))
+        seated = session.scalars(
+            select(Registration).join(Producer)
+            .where(Registration.workshop_id == item.id, Registration.status.in_(workshops.HOLDING_SEAT))
+            .options(selectinload(Registration.producer).selectinload(Producer.cooperative))
+            .order_by(Producer.name, Producer.id))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([_(f"csv.{column}") for column in
+                         ("name", "phone", "cooperative", "language", "status", "registered_at", "attended")])
+        for registration in seated:
+            producer = registration.producer
+            writer.writerow([csv_safe(producer.name), producer.phone or "",
+                             csv_safe(producer.cooperative.name if producer.cooperative else ""), producer.language,
+                             registration.status,
+                             format_datetime(registration.registered_at, lang(), timezone_name())
+                             if registration.registered_at else "",
+                             _("csv.yes") if registration.status == workshops.ATTENDED else _("csv.no")])
+    filename = f"workshop-{workshop_id}-attendees.csv"
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
