@@ -13,7 +13,7 @@ from flask import Flask
 
 from ovop.core import clock
 from ovop.jobs.jobs import Job, registry
-from ovop.messaging.notify import timezone_of
+from ovop.core.localtime import timezone_of
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600

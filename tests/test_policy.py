@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from ovop.core import clock
-from ovop.messaging import policy
+from ovop.messaging import channels, notify as notifying
 from ovop.language.i18n import is_gsm7, sms_segments
 from ovop.models import OutboxItem, Producer
 from ovop.messaging.transport import TwilioTransport
@@ -57,10 +57,10 @@ def producer(db, *, last_message_hours_ago=None, channel="whatsapp", language="w
         return made.id
 
 
-def notify(db, config, producer_id, key="order-thanks:order=7", **options):
+def notify(db, config, producer_id, key="order-thanks:order=7", kind="order_thanks", **options):
     with db.transaction() as session:
-        return policy.notify(session, config, session.get(Producer, producer_id), "order_thanks", key,
-                             "order.thanks", PARAMS, **options)
+        return notifying.notify(session, config, session.get(Producer, producer_id), kind, dedupe_key=key,
+                                key="order.thanks", params=PARAMS, **options)
 
 
 def rows(db) -> list[OutboxItem]:
@@ -109,7 +109,7 @@ def test_templates_can_come_as_json_text_from_the_environment(db, monkeypatch):
 
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", ""])
 def test_unusable_template_settings_mean_no_template(raw):
-    assert policy.templates({"TWILIO_TEMPLATES": raw}) == {}
+    assert channels.templates({"TWILIO_TEMPLATES": raw}) == {}
 
 
 def test_it_falls_back_to_sms_folded_to_gsm7_without_a_template(db, fake):
@@ -146,7 +146,9 @@ def test_it_marks_the_message_undeliverable_when_no_channel_is_allowed(db, fake)
 def test_the_window_is_judged_when_the_message_will_leave(db):
     config = twilio_config()
     producer_id = producer(db, last_message_hours_ago=20)
-    notice = notify(db, config, producer_id, not_before=clock.now() + timedelta(hours=5))
+    # A tip judged at 23:00 waits for 07:00, when the window (opened 20 h ago) will have closed.
+    late_evening = clock.now().replace(hour=23, minute=0, second=0, microsecond=0)
+    notice = notify(db, config, producer_id, kind="price_tip", now=late_evening)
     assert notice.via == "sms"
 
 
@@ -172,7 +174,7 @@ def test_a_dedupe_key_is_queued_once(db):
 def test_staff_get_a_french_sms_each(db):
     config = twilio_config(STAFF_PHONES=["+221770009999", "+221770009998"])
     with db.transaction() as session:
-        added = policy.notify_staff(session, config, "staff_order", "staff:order=7:accepted",
+        added = notifying.notify_staff(session, config, "staff_order", "staff:order=7:accepted",
                                     "staff.order_declined", {"reference": "CMD-0007", "product": "yaourt",
                                                              "quantity": "40", "unit": "pot",
                                                              "cooperative": "GIE Takku Liggéey"})
@@ -184,5 +186,5 @@ def test_staff_get_a_french_sms_each(db):
 def test_staff_messages_without_an_sms_sender_are_undeliverable(db):
     config = twilio_config(TWILIO_SMS_FROM=None, STAFF_PHONES=["+221770009999"])
     with db.transaction() as session:
-        policy.notify_staff(session, config, "staff_order", "staff:x", "order.thanks", PARAMS)
+        notifying.notify_staff(session, config, "staff_order", "staff:x", "order.thanks", PARAMS)
     assert [row.status for row in rows(db)] == ["undeliverable"]

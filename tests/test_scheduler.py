@@ -19,7 +19,7 @@ from ovop.language.i18n import is_gsm7, sms_segments
 from ovop.models import Cooperative, OutboxItem, PriceObservation, Producer, Product, Registration
 from ovop.jobs import jobs
 from ovop.cli.jobs import jobs_cli
-from ovop.messaging.notify import quiet_until
+from ovop.core.localtime import quiet_until
 from ovop.worker import MISFIRE_GRACE_SECONDS, build_scheduler, start_scheduler
 from tests.helpers import add_producer
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ovop.core import clock
-from ovop.messaging import policy
+from ovop.messaging.channels import NO_CHANNEL, UNDELIVERABLE
 from ovop.domain import stock
 from ovop.models import Cooperative, OutboxItem, Producer, Product, StockReport
 from tests.conftest import TOKEN
@@ -315,7 +315,7 @@ def test_without_an_sms_sender_the_low_stock_alert_is_kept_undeliverable_like_th
     assert say(app, AWA, "yaourt 4", "SM" + "2" * 32) == 200
     with db.transaction() as session:
         [row] = session.scalars(select(OutboxItem).where(OutboxItem.kind == "staff_low_stock")).all()
-        assert (row.status, row.last_error) == (policy.UNDELIVERABLE, policy.NO_CHANNEL)
+        assert (row.status, row.last_error) == (UNDELIVERABLE, NO_CHANNEL)
 
 
 # --- the overview's correction form ---------------------------------------------------------------------------

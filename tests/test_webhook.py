@@ -9,6 +9,7 @@ import requests
 from sqlalchemy import func, select
 
 from app import create_app
+from ovop.conversation import routing
 from ovop.core import clock
 from ovop.models import Message, Producer
 from tests.conftest import app_config
@@ -221,13 +222,11 @@ def test_it_checks_signatures_on_status_callbacks_too(signed_app):
 
 
 def test_it_keeps_the_message_and_says_try_later_when_a_flow_fails(client, db, producer, monkeypatch):
-    from ovop.conversation.flows import route
-
     def broken(turn):
         turn.producer.language = "wo"  # a half-made change that must not survive
         raise RuntimeError("a bug in a flow")
 
-    monkeypatch.setattr(route, "handle", broken)
+    monkeypatch.setattr(routing, "handle", broken)
     response = client.post("/twilio/inbound", data=inbound_form("+221770000101", "yaourt 40", "SM60"))
     assert response.status_code == 200
     assert "Réessayez plus tard" in response.get_data(as_text=True)

@@ -33,7 +33,7 @@ def make_sender(app: Flask, stop: threading.Event | None = None):
     """An outbox sender configured from the app's settings; setting `stop` stops it."""
     from ovop.messaging.outbox import Sender
     config = app.config
-    from ovop.messaging.notify import quiet_until
+    from ovop.core.localtime import quiet_until
     return Sender(db=app.extensions["ovop"].db, transport=app.extensions["ovop"].transport,
                   status_callback_base=config.get("PUBLIC_BASE_URL"),
                   quiet_until=lambda moment: quiet_until(moment, config),

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from ovop.core import clock
 from ovop.jobs.jobs import registry
-from ovop.messaging.notify import timezone_of
+from ovop.core.localtime import timezone_of
 
 jobs_cli = AppGroup("jobs", help="Scheduled jobs: reminders, price tips, stock reminders, broadcasts.")
 

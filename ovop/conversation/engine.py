@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from ovop.language import understand
 from ovop.language.i18n import t, tn
+from ovop.conversation import global_words, routing
+from ovop.conversation.flows import FLOWS
+from ovop.conversation.flows.common import load_catalogue
+from ovop.conversation.steps import REROUTE
 from ovop.models import ConversationState, Producer
-
-END = (None, None)  # a step returning END closes its flow
 
 
 @dataclass
@@ -54,7 +56,6 @@ class Turn:
     def catalogue(self) -> understand.Catalogue:
         """The product catalogue, built once per message."""
         if self._catalogue is None:
-            from ovop.conversation.flows.common import load_catalogue
             self._catalogue = load_catalogue(self.session)
         return self._catalogue
 
@@ -74,22 +75,21 @@ class Outcome:
 
 def handle(turn: Turn) -> Outcome:
     """Answer one message from a registered producer."""
-    from ovop.conversation.flows import FLOWS, REROUTE, globals_, route
-
     state = turn.state
     if state.flow and state.expires_at and state.expires_at <= turn.now:
         state.flow, state.step, state.data = None, None, {}
     turn.data = dict(state.data or {})
 
     word = understand.keyword(turn.text, turn.config.get("OPTOUT_WORDS", ()))
-    if word is not None and globals_.handles(word, turn):
-        next_flow, next_step = globals_.handle(turn, word)
+    if word is not None and global_words.handles(word, turn):
+        next_flow, next_step = global_words.handle(turn, word)
     elif state.flow in FLOWS and state.step:
         next_flow, next_step = FLOWS[state.flow].step(turn, state.step)
-        if (next_flow, next_step) == REROUTE:
-            next_flow, next_step = route.handle(turn)
+        if (next_flow, next_step) == REROUTE:  # not an answer to the open question: a new message
+            turn.data = {}
+            next_flow, next_step = routing.handle(turn)
     else:
-        next_flow, next_step = route.handle(turn)
+        next_flow, next_step = routing.handle(turn)
 
     if next_flow is None or next_step is None:
         state.flow, state.step, state.data, state.expires_at = None, None, {}, None

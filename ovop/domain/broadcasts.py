@@ -14,7 +14,7 @@ from ovop.domain.directory import Invalid, choice, has_real_producers, text, who
 from ovop.language.i18n import LANGUAGES, for_channel, mark, sms_encoding, sms_segments, t
 from ovop.models import Broadcast, Cooperative, Producer, Product, cooperative_products, producer_products
 from ovop.domain.workshops import moment
-from ovop.messaging.notify import notify
+from ovop.messaging.notify import added as queued, notify
 
 FIELDS = ("text", "audience", "send_at")
 AUDIENCE_KEYS = ("cooperative_id", "product", "language")
@@ -163,8 +163,8 @@ def enqueue(session: Session, broadcast: Broadcast, now: datetime, config: dict)
     added = 0
     for producer in session.scalars(audience_query(session, broadcast.audience or {})):
         lang = producer.language or "fr"
-        added += notify(session, producer, kind="broadcast", key=TEXT_KEY, params={"text": broadcast.text(lang)},
-                        dedupe_key=f"broadcast:{broadcast.id}:producer={producer.id}", now=now, config=config)
+        added += queued(notify(session, config, producer, "broadcast", key=TEXT_KEY, params={"text": broadcast.text(lang)},
+                               dedupe_key=f"broadcast:{broadcast.id}:producer={producer.id}", now=now))
     broadcast.status, broadcast.enqueued_at = ENQUEUED, now
     broadcast.recipients = (broadcast.recipients or 0) + added
     session.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ovop.core import clock, phones
 from ovop.language.i18n import fold_gsm7
 from ovop.models import (ConversationState, Cooperative, ImportJob, Message, OutboxAttempt, OutboxItem, Producer, Product, ProductAlias)
-from ovop.messaging.outbox import FAILED, PENDING
+from ovop.messaging.notify import withdraw_all_to
 
 MAX_ID = 2**31 - 1  # ids and counts are INTEGER columns on PostgreSQL: nothing larger can be stored
 LANGUAGES = ("fr", "wo", "en")
@@ -417,9 +417,7 @@ def erase_producer(session: Session, producer: Producer) -> None:
         queued = or_(queued, OutboxItem.recipient == number)
     queued_ids = list(session.scalars(select(OutboxItem.id).where(queued)))
     # Nothing still waiting may reach them; then their number and the texts leave the rows sent to them.
-    session.execute(update(OutboxItem).where(queued, OutboxItem.status == PENDING)
-                    .values(status=FAILED, last_error="recipient erased")
-                    .execution_options(synchronize_session=False))
+    withdraw_all_to(session, producer.id, number, "recipient erased")
     _scrub_staff_alerts(session, producer.id, number, name, queued_ids)
     _forget_imports(session, number, name)
     session.execute(update(OutboxItem).where(OutboxItem.id.in_(queued_ids))

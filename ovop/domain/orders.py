@@ -23,7 +23,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ovop.core import clock
-from ovop.messaging import policy
+from ovop.messaging.channels import UNDELIVERABLE
+from ovop.messaging.notify import notify as notify_producer, notify_staff
 from ovop.domain import stock
 from ovop.language import understand
 from ovop.domain.directory import (Invalid, cooperative_by_id, has_real_producers, known_fields, product_by_code, require, text)
@@ -123,7 +124,7 @@ def create_order(session: Session, config: dict, data: dict, *, now: datetime | 
     # From the id the database gave: two orders created at the same moment cannot get the same reference.
     order.reference = reference_for(order.id)
     session.flush()
-    notify(session, config, order, now=now)
+    alert(session, config, order, now=now)
     return order
 
 
@@ -159,7 +160,7 @@ def _due_date(value, config: dict, now: datetime) -> date:
     return due
 
 
-def notify(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> list[OrderNotification]:
+def alert(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> list[OrderNotification]:
     """Alert every producer of the order's cooperative who has not opted out; once each, whatever happens.
 
     A cooperative with real producers alerts them only; one whose producers are all sandbox producers (the demo
@@ -178,9 +179,10 @@ def notify(session: Session, config: dict, order: Order, *, now: datetime | None
             continue
         lang = producer.language or DEFAULT_LANGUAGE
         several = len(pending_refs(session, producer)) > 1
-        notice = policy.notify(session, config, producer, "order_alert", f"order-alert:order={order.id}:producer="
-                               f"{producer.id}", mark("order.alert_ref") if several else mark("order.alert"),
-                               params(order, lang, config), now=now)
+        notice = notify_producer(session, config, producer, "order_alert",
+                                 dedupe_key=f"order-alert:order={order.id}:producer={producer.id}",
+                                 key=mark("order.alert_ref") if several else mark("order.alert"),
+                                 params=params(order, lang, config), now=now)
         if notice is None:
             continue
         note.notified_at, note.sent_via = now, notice.via
@@ -306,7 +308,7 @@ def _everyone_declined(session: Session, order: Order) -> bool:
     # Someone whose alert could not be delivered cannot be waited for; anyone else still may answer.
     waiting = session.scalar(select(func.count()).select_from(rows.where(or_(
         and_(OrderNotification.answer.is_(None),
-             or_(OrderNotification.sent_via.is_(None), OrderNotification.sent_via != policy.UNDELIVERABLE)),
+             or_(OrderNotification.sent_via.is_(None), OrderNotification.sent_via != UNDELIVERABLE)),
         OrderNotification.answer.in_((ACCEPTED, PARTIAL)))).subquery()))
     return said_no > 0 and waiting == 0
 
@@ -341,7 +343,7 @@ def _tell_staff(session: Session, config: dict, order: Order, outcome: str, prod
     words = {**params(order, DEFAULT_LANGUAGE, config), "producer": producer.name or producer.phone or "?",
              "phone": producer.phone or "", "accepted": quantity_text(order.accepted_quantity),
              "cooperative": order.cooperative.name}
-    policy.notify_staff(session, config, "staff_order", f"staff:order={order.id}:{outcome}", key, words,
+    notify_staff(session, config, "staff_order", f"staff:order={order.id}:{outcome}", key, words,
                         about=producer)
 
 
@@ -357,9 +359,10 @@ def cancel(session: Session, config: dict, order: Order, *, now: datetime | None
         if (note.notified_at is None and note.answer is None) or note.answer == DECLINED:
             continue
         producer = note.producer
-        policy.notify(session, config, producer, "order_cancelled",
-                      f"order-cancelled:order={order.id}:producer={producer.id}", mark("order.cancelled"),
-                      params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
+        notify_producer(session, config, producer, "order_cancelled",
+                        dedupe_key=f"order-cancelled:order={order.id}:producer={producer.id}",
+                        key=mark("order.cancelled"),
+                        params=params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
     return order
 
 
@@ -371,8 +374,9 @@ def deliver(session: Session, config: dict, order: Order, *, now: datetime | Non
         raise WrongStatus(order, "delivered")
     producer = order.accepted_by
     if producer is not None:
-        policy.notify(session, config, producer, "order_thanks", f"order-thanks:order={order.id}",
-                      mark("order.thanks"), params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
+        notify_producer(session, config, producer, "order_thanks", dedupe_key=f"order-thanks:order={order.id}",
+                        key=mark("order.thanks"),
+                        params=params(order, producer.language or DEFAULT_LANGUAGE, config), now=now)
     return order
 
 

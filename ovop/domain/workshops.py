@@ -13,11 +13,11 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ovop.messaging import outbox
 from ovop.domain.directory import Invalid, text, whole
 from ovop.language.i18n import LANGUAGES, format_datetime, mark
 from ovop.models import Producer, Registration, Workshop
-from ovop.messaging.notify import notify, parse_hhmm, timezone_of
+from ovop.core.localtime import parse_hhmm, timezone_of
+from ovop.messaging.notify import notify, withdraw
 
 REGISTERED, WAITLISTED, CANCELLED, ATTENDED = "registered", "waitlisted", "cancelled", "attended"
 HOLDING_SEAT = (REGISTERED, ATTENDED)
@@ -170,7 +170,7 @@ def cancel(session: Session, registration: Registration, now: datetime, config: 
     registration.status, registration.cancelled_at, registration.updated_at = CANCELLED, now, now
     registration.registered_at = None
     # A reminder already queued but not yet sent must not reach someone who gave up their seat.
-    outbox.withdraw(session, f"reminder:workshop={item.id}:producer={registration.producer_id}:",
+    withdraw(session, f"reminder:workshop={item.id}:producer={registration.producer_id}:",
                     "registration cancelled")
     session.flush()
     if not freed or now >= item.starts_at:
@@ -197,9 +197,9 @@ def promote(session: Session, item: Workshop, now: datetime, config: dict, *,
     first.status, first.registered_at, first.updated_at = REGISTERED, now, now
     session.flush()
     producer = first.producer
-    notify(session, producer, kind="workshop_promoted", key=mark("workshop.promoted"),
+    notify(session, config, producer, "workshop_promoted", key=mark("workshop.promoted"),
            dedupe_key=f"workshop-promoted:workshop={item.id}:producer={producer.id}:{now:%Y%m%dT%H%M%S%f}",
-           params=details(item, producer.language or "fr", config), now=now, config=config)
+           params=details(item, producer.language or "fr", config), now=now)
     return first
 
 

@@ -31,7 +31,8 @@ from ovop.core.db import Database
 from ovop.language.i18n import mark
 from ovop.models import Cooperative, Producer, StockReport
 from ovop.messaging.outbox import enqueue_many
-from ovop.messaging.notify import earliest_send, notify, parse_hhmm, prepare, timezone_of
+from ovop.core.localtime import earliest_send, parse_hhmm, timezone_of
+from ovop.messaging.notify import added as queued, notify, prepare
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A weekly message is still due this long after its slot (a worker restarted late catches up; later, it waits
@@ -113,10 +114,10 @@ def workshop_reminders(db: Database, config: dict, now: datetime) -> int:
                 continue  # quiet hours last until after the start: a reminder then would only confuse
             for registration in workshops.holding_seat_at(session, item, due_at):
                 producer = registration.producer
-                added += notify(session, producer, kind="workshop_reminder", key=mark("workshop.reminder"),
+                added += queued(notify(session, config, producer, "workshop_reminder", key=mark("workshop.reminder"),
                                 params=workshops.details(item, producer.language or "fr", config),
                                 dedupe_key=f"reminder:workshop={item.id}:producer={producer.id}:{label}",
-                                now=now, config=config)
+                                now=now))
     return added
 
 
@@ -131,8 +132,8 @@ def price_tips(db: Database, config: dict, now: datetime) -> int:
         for producer in session.scalars(_producers()):
             lines = prices.tip_lines(session, producer, market, cache)
             if lines:
-                row = prepare(producer, kind="price_tip", key=mark("price.tip"), params={"lines": lines},
-                              dedupe_key=f"price-tip:{week}:producer={producer.id}", now=now, config=config)
+                row = prepare(config, producer, "price_tip", key=mark("price.tip"), params={"lines": lines},
+                              dedupe_key=f"price-tip:{week}:producer={producer.id}", now=now)
                 if row is not None:
                     rows.append(row)
         # One statement per few hundred producers: a network of 100 000 is queued in seconds, still once.
@@ -153,9 +154,9 @@ def stock_reminders(db: Database, config: dict, now: datetime) -> int:
             if not made:
                 continue
             lang = producer.language or "fr"
-            added += notify(session, producer, kind="stock_reminder", key=mark("reminder.stock"),
+            added += queued(notify(session, config, producer, "stock_reminder", key=mark("reminder.stock"),
                             params={"product": made[0].name(lang)},
-                            dedupe_key=f"stock-reminder:{week}:producer={producer.id}", now=now, config=config)
+                            dedupe_key=f"stock-reminder:{week}:producer={producer.id}", now=now))
     return added
 
 

@@ -17,7 +17,7 @@ from ovop.domain import orders
 from ovop.core.db import Database
 from ovop.language.i18n import DEFAULT_LANGUAGE, mark
 from ovop.models import Order, OrderNotification
-from ovop.messaging import notify as scheduled
+from ovop.messaging.notify import added as queued, notify, reachable
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ def _run(session: Session, config: dict, now: datetime) -> int:
     for note in silent:
         producer, order = note.producer, note.order
         several = len(orders.pending_refs(session, producer)) > 1
-        if not scheduled.reachable(producer):  # opted out since the alert: reminded if they come back in time
+        if not reachable(producer):  # opted out since the alert: reminded if they come back in time
             continue
-        reminded += scheduled.notify(
-            session, producer, kind="order_reminder", dedupe_key=f"order-reminder:order={order.id}:producer="
+        reminded += queued(notify(
+            session, config, producer, "order_reminder", dedupe_key=f"order-reminder:order={order.id}:producer="
             f"{producer.id}", key=mark("order.reminder_ref") if several else mark("order.reminder"),
-            params=orders.params(order, producer.language or DEFAULT_LANGUAGE, config), now=now, config=config)
+            params=orders.params(order, producer.language or DEFAULT_LANGUAGE, config), now=now))
         note.reminded_at = now
     if expired or reminded:
         log.info("order follow-ups at %s: %s expired, %s reminders queued", now.isoformat(), expired, reminded)

@@ -1,66 +1,43 @@
-"""Messages the service starts on its own (reminders, tips, broadcasts, a freed seat): the rules they obey.
+"""The one way a message the service starts on its own is queued (alerts, reminders, tips, broadcasts, staff alerts).
 
-Every such message goes through `notify`: nobody who opted out or was erased is written to, nothing leaves
-during quiet hours (it waits for the morning instead), the channel policy picks how it may reach the producer,
-and the outbox gets it under a dedupe key, in the caller's transaction. Replies never come through here.
+`notify` applies every rule, in this order, in the caller's transaction:
+1. nobody who opted out or was erased is written to;
+2. nothing leaves during the quiet hours (ovop.core.localtime): it waits for the morning, except the kinds in
+   AT_ANY_HOUR, which answer what staff just did about the producer's own order;
+3. the channel policy (ovop.messaging.channels) picks free WhatsApp text, a template, SMS, or "undeliverable";
+4. the text is rendered in the producer's language and folded for the channel;
+5. the outbox gets one row per dedupe key.
+Replies to a producer's message never come through here: the engine answers them.
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ovop.core import clock
-from ovop.messaging import policy
-from ovop.models import Producer
+from ovop.core.localtime import earliest_send
+from ovop.language.i18n import DEFAULT_LANGUAGE, for_channel, t
+from ovop.messaging.channels import NO_CHANNEL, UNDELIVERABLE, Route, content_variables, route, sms_ready
+from ovop.messaging import outbox
+from ovop.messaging.outbox import PENDING, enqueue
+from ovop.models import OutboxItem, Producer
 
-DEFAULT_TIMEZONE = "Africa/Dakar"
-DEFAULT_QUIET_HOURS = "21:00-07:00"
-
-
-def timezone_of(config: dict) -> ZoneInfo:
-    """The service's local time zone (BOT_TIMEZONE)."""
-    return ZoneInfo((config or {}).get("BOT_TIMEZONE") or DEFAULT_TIMEZONE)
-
-
-def parse_hhmm(value: str) -> time:
-    """'07:00' -> time(7, 0); ValueError for anything else."""
-    hours, _, minutes = value.strip().partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
-        raise ValueError(f"not a time of day (HH:MM): {value!r}")
-    return time(int(hours), int(minutes))
+# Sent at once even during the quiet hours: the producer is waiting on these about an order of theirs.
+AT_ANY_HOUR = frozenset({"order_alert", "order_cancelled", "order_thanks"})
 
 
-def quiet_hours(config: dict) -> tuple[time, time] | None:
-    """(start, end) of the nightly silence from QUIET_HOURS ("21:00-07:00"); None when set to "" or "off"."""
-    spec = (config or {}).get("QUIET_HOURS", DEFAULT_QUIET_HOURS)
-    if not spec or str(spec).lower() == "off":
-        return None
-    start, _, end = str(spec).partition("-")
-    return parse_hhmm(start), parse_hhmm(end)
+@dataclass(frozen=True)
+class Notice:
+    """What `notify` queued: the outbox row's status (pending, undeliverable, or later ones), its route, and
+    whether this call added it (False: that dedupe key was already queued)."""
 
-
-def quiet_until(now: datetime, config: dict) -> datetime | None:
-    """The end of the quiet hours `now` falls in (the next 07:00 local, in UTC), or None outside them."""
-    hours = quiet_hours(config)
-    if hours is None:
-        return None
-    start, end = hours
-    local = now.astimezone(timezone_of(config))
-    moment = local.time().replace(tzinfo=None)
-    quiet = (moment >= start or moment < end) if start > end else (start <= moment < end)
-    if not quiet:
-        return None
-    morning = datetime.combine(local.date(), end, tzinfo=local.tzinfo)
-    if morning <= local:
-        morning += timedelta(days=1)
-    return morning.astimezone(timezone.utc)
-
-
-def earliest_send(now: datetime, config: dict) -> datetime:
-    """When a message started at `now` may leave: now, or the end of the quiet hours."""
-    return quiet_until(now, config) or now
+    status: str
+    via: str
+    channel: str
+    added: bool = True
 
 
 def reachable(producer: Producer) -> bool:
@@ -68,36 +45,113 @@ def reachable(producer: Producer) -> bool:
     return producer.reachable
 
 
-def notify(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str, params: dict,
-           now: datetime, config: dict) -> bool:
-    """Queue message `key` for `producer` unless they may not be written to; True when this call added it.
+def notify(session: Session, config: dict, producer: Producer, kind: str, *, dedupe_key: str, key: str,
+           params: dict, now: datetime | None = None) -> Notice | None:
+    """Queue message `key` for `producer` by the rules above, once per dedupe key.
 
     `params` must already be in the producer's language; their order is the order of a WhatsApp template's
-    variables ({{1}}, {{2}}, …) when the channel policy picks one for `kind`.
+    variables ({{1}}, {{2}}, …) when the channel policy picks one for `kind`. `now` is the moment judged (a job
+    run "as if the clock said" passes its time). Returns None when the producer may not be written to;
+    otherwise the outbox row's Notice: for a key already queued, the row that was there. Never commits.
     """
     if not reachable(producer):
-        return False
-    # Quiet hours are judged at `now`, which `jobs run --at` may set apart from the clock; the wait they
-    # impose is kept but counted from the real clock, so the running sender never waits for a pretended time.
-    wait = earliest_send(now, config) - now
-    leave_at = clock.now() + wait if wait > timedelta(0) else None
-    return _enqueue_by_policy(session, producer, kind=kind, dedupe_key=dedupe_key, key=key, params=params,
-                              now=now, config=config, not_before=leave_at)
+        return None
+    not_before = _not_before(config, kind, now)
+    chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
+    return _queue(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
+                  producer_id=producer.id, body=row["body"], variables=row["content_variables"],
+                  not_before=not_before)
 
 
-def prepare(producer: Producer, *, kind: str, dedupe_key: str, key: str, params: dict, now: datetime,
-            config: dict) -> dict | None:
+def added(notice: Notice | None) -> int:
+    """1 when `notify` added a row, else 0: what the jobs count."""
+    return int(notice is not None and notice.added)
+
+
+def prepare(config: dict, producer: Producer, kind: str, *, dedupe_key: str, key: str, params: dict,
+            now: datetime | None = None) -> dict | None:
     """The row `notify` would queue, for a fan-out that inserts many at once (ovop.messaging.outbox.enqueue_many)."""
     if not reachable(producer):
         return None
-    wait = earliest_send(now, config) - now
-    leave_at = clock.now() + wait if wait > timedelta(0) else None
-    return policy.outbox_row(config, producer, kind, dedupe_key, key, params, not_before=leave_at, now=now)
+    not_before = _not_before(config, kind, now)
+    chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
+    if chosen.via == UNDELIVERABLE:
+        row.update(status=UNDELIVERABLE, last_error=NO_CHANNEL)
+    return row
 
 
-def _enqueue_by_policy(session: Session, producer: Producer, *, kind: str, dedupe_key: str, key: str,
-                       params: dict, now: datetime, config: dict, not_before: datetime | None) -> bool:
-    """The one call into the channel policy (bot/policy.py): WhatsApp text, template, SMS or undeliverable."""
-    notice = policy.notify(session, config, producer, kind, dedupe_key, key, params, not_before=not_before,
-                           now=now)
-    return notice is not None and notice.added
+def withdraw(session: Session, dedupe_key_prefix: str, reason: str) -> int:
+    """Cancel what is still waiting under keys starting with the prefix (a reminder for a seat given up)."""
+    return outbox.withdraw(session, OutboxItem.dedupe_key.startswith(dedupe_key_prefix), reason)
+
+
+def withdraw_all_to(session: Session, producer_id: int, number: str | None, reason: str) -> int:
+    """Cancel everything still waiting for a producer, by id or by number (an erasure)."""
+    to_them = OutboxItem.producer_id == producer_id
+    if number:
+        to_them = or_(to_them, OutboxItem.recipient == number)
+    return outbox.withdraw(session, to_them, reason)
+
+
+def _not_before(config: dict, kind: str, now: datetime | None) -> datetime | None:
+    """When the message may leave: None (at once), or the end of the quiet hours `now` falls in.
+
+    Quiet hours are judged at `now`, which `jobs run --at` may set apart from the clock; the wait they impose is
+    counted from the real clock, so the running sender never waits for a pretended time.
+    """
+    if kind in AT_ANY_HOUR:
+        return None
+    judged = now or clock.now()
+    wait = earliest_send(judged, config) - judged
+    return clock.now() + wait if wait > timedelta(0) else None
+
+
+def _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now) -> tuple[Route, dict]:
+    at = not_before or now or clock.now()
+    chosen = route(config, producer, kind, at)
+    text = t(key, producer.language or DEFAULT_LANGUAGE, **params)
+    return chosen, {"dedupe_key": dedupe_key, "kind": kind, "recipient": producer.phone, "channel": chosen.channel,
+                    "body": for_channel(text, chosen.channel), "content_sid": chosen.content_sid,
+                    "content_variables": content_variables(params) if chosen.content_sid else None,
+                    "producer_id": producer.id, "not_before": not_before}
+
+
+def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key: str, params: dict, *,
+                 about: Producer | None = None) -> int:
+    """Queue a short French SMS to each of STAFF_PHONES; returns how many rows this call added.
+
+    `about`: the producer whose action the alert reports. Erasing them rewrites the alert, and when they are a
+    sandbox producer the alert is written to the message table, never sent through a provider.
+    """
+    chosen = Route("sms", "sms") if sms_ready(config) else Route(UNDELIVERABLE, "sms")
+    body = for_channel(t(key, DEFAULT_LANGUAGE, **params), "sms")
+    added = 0
+    for phone in config.get("STAFF_PHONES") or ():
+        row_key = f"{dedupe_key}:to={phone}"
+        notice = _queue(session, chosen, dedupe_key=row_key, kind=kind, recipient=phone,
+                        producer_id=None, body=body, variables=None, not_before=None)
+        if notice.added and about is not None:
+            session.execute(update(OutboxItem).where(OutboxItem.dedupe_key == row_key)
+                            .values(about_producer_id=about.id, sandbox=bool(about.sandbox))
+                            .execution_options(synchronize_session=False))
+        added += notice.added
+    return added
+
+
+def _queue(session: Session, chosen: Route, *, dedupe_key: str, kind: str, recipient: str,
+           producer_id: int | None, body: str, variables: dict | None, not_before: datetime | None) -> Notice:
+    """Enqueue one row; an undeliverable one is kept for the staff with the reason, and never claimed."""
+    added = enqueue(session, dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=chosen.channel,
+                    body=body, content_sid=chosen.content_sid, content_variables=variables,
+                    producer_id=producer_id, not_before=not_before)
+    if added and chosen.via == UNDELIVERABLE:
+        session.execute(update(OutboxItem)
+                        .where(OutboxItem.dedupe_key == dedupe_key, OutboxItem.status == PENDING)
+                        .values(status=UNDELIVERABLE, last_error=NO_CHANNEL)
+                        .execution_options(synchronize_session=False))
+    if added:
+        return Notice(status=UNDELIVERABLE if chosen.via == UNDELIVERABLE else PENDING, via=chosen.via,
+                      channel=chosen.channel)
+    row = session.scalar(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key))
+    via = UNDELIVERABLE if row.status == UNDELIVERABLE else "template" if row.content_sid else row.channel
+    return Notice(status=row.status, via=via, channel=row.channel, added=False)

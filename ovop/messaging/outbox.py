@@ -32,13 +32,14 @@ from ovop.core import clock
 from ovop.core.db import Database
 from ovop.models import Message, OutboxAttempt, OutboxItem, Producer
 from ovop.language.i18n import fold_gsm7
+from ovop.messaging.channels import UNDELIVERABLE, in_window
 from ovop.messaging.transport import OPTED_OUT_CODE, ConsoleTransport, Transport, TransportError
 from ovop.messaging.status import RANK
 
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-CANCELLED, UNDELIVERABLE = "cancelled", "undeliverable"
+CANCELLED = "cancelled"
 RELEASED = "released"  # an outcome, not a status: claimed, then handed back unsent because the sender is stopping
 # A claim is a lease: renewed every LEASE / 3 while its sender holds the row, so a claim older than LEASE
 # belongs to a sender that stopped (kill -9, a lost machine) and the row goes back to the queue, possibly sent.
@@ -88,10 +89,10 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 5000
     return added
 
 
-def withdraw(session: Session, dedupe_key_prefix: str, reason: str) -> int:
-    """Cancel what is still waiting under keys starting with the prefix (a reminder for a seat given up)."""
+def withdraw(session: Session, which, reason: str) -> int:
+    """Cancel the rows matching the SQL condition `which` that are still waiting; how many were."""
     return session.execute(update(OutboxItem)
-                           .where(OutboxItem.status == PENDING, OutboxItem.dedupe_key.startswith(dedupe_key_prefix))
+                           .where(OutboxItem.status == PENDING, which)
                            .values(status=CANCELLED, last_error=reason)
                            .execution_options(synchronize_session=False)).rowcount
 
@@ -304,7 +305,7 @@ class Sender:
         with self.db.transaction() as session:
             if item.producer_id is not None:
                 return bool(session.scalar(select(Producer.sandbox).where(Producer.id == item.producer_id)))
-            # The low-stock alert is queued with the report in its key, not through ovop.messaging.policy.notify_staff.
+            # The low-stock alert is queued with the report in its key, not through ovop.messaging.notify.notify_staff.
             if item.dedupe_key.startswith("low-stock:report="):
                 from ovop.models import StockReport
                 report_id = item.dedupe_key.split("=", 1)[1].split(":", 1)[0]
@@ -347,7 +348,6 @@ class Sender:
 
         Returns the item's final status when it must not leave as it is; may move it to SMS instead.
         """
-        from ovop.messaging.policy import in_window  # the channel policy builds on the outbox, not the other way
         if item.producer_id is None:
             return None
         now = clock.now()

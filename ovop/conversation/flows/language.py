@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from ovop.language import understand
-from ovop.conversation.flows import END, Flow
+from ovop.conversation.steps import END, Flow
 
 BY_DIGIT = {"1": "fr", "2": "wo", "3": "en"}
 

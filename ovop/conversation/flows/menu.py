@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from ovop.conversation.flows import Flow
+from ovop.conversation.steps import REROUTE, Flow
 
 
 def show(turn) -> tuple[str, str]:
@@ -16,9 +16,8 @@ def show(turn) -> tuple[str, str]:
 
 
 def choose(turn) -> tuple[str | None, str | None]:
-    """Open the flow of the number typed; any other text is understood as if no menu were open."""
-    from ovop.conversation.flows import route
-    return route.handle(turn)
+    """The number typed, like any other text, is understood as if no menu were open (the router reads digits)."""
+    return REROUTE
 
 
 FLOW = Flow("menu", {"CHOOSE": choose})

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from ovop.language import understand
-from ovop.conversation.flows import END, REROUTE, Flow
+from ovop.conversation.steps import END, REROUTE, Flow
 
 
 def ask(turn):

@@ -16,7 +16,7 @@ from ovop.language import understand
 from ovop.language.i18n import mark, t
 from ovop.models import Order
 from ovop.language.understand.spans import OrderRef
-from ovop.conversation.flows import END, Flow, Next
+from ovop.conversation.steps import END, REROUTE, Flow, Next
 from ovop.conversation.flows.common import choice, numbered
 
 # What each outcome of ovop.domain.orders.accept/decline is told.
@@ -83,9 +83,7 @@ def choose_order(turn) -> Next:
     if reference not in refs:
         if named or turn.text.strip().rstrip(".)").isdigit():  # not on the list, or unclear: ask again
             return _ask_which(turn, turn.data.get("answer", "accept"), refs, turn.data.get("quantity"))
-        from ovop.conversation.flows import route
-        turn.data = {}
-        return route.handle(turn)
+        return REROUTE
     kind, quantity = turn.data.get("answer", "accept"), turn.data.get("quantity")
     meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), [reference])
     if meaning.kind in ("accept", "decline"):  # "non CMD-0013" says its own answer

@@ -5,7 +5,7 @@ No question is asked: the answer comes at once and the conversation ends.
 from __future__ import annotations
 
 from ovop.domain import prices
-from ovop.conversation.flows import END
+from ovop.conversation.steps import END
 from ovop.conversation.flows.common import product
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ovop.messaging import policy
+from ovop.messaging.notify import notify_staff
 from ovop.language import understand
 from ovop.domain import stock as ledger
 from ovop.language.i18n import mark, t
 from ovop.models import Product, ProductAlias
-from ovop.conversation.flows import END, REROUTE, Flow
+from ovop.conversation.steps import END, REROUTE, Flow
 from ovop.conversation.flows.common import choice, format_quantity, numbered, product, product_name
 
 MAX_QUANTITY = 100_000
@@ -282,11 +282,11 @@ def _learn_alias(turn, word: str | None, code: str) -> None:
 
 
 def _alert_staff(turn, done: ledger.Recorded) -> None:
-    """Low stock: the staff hear it the way they hear every alert (ovop.messaging.policy.notify_staff), once per report."""
+    """Low stock: the staff hear it the way they hear every alert (ovop.messaging.notify.notify_staff), once per report."""
     cooperative = turn.producer.cooperative
     words = {"cooperative": cooperative.name if cooperative else "-", "name": done.product.name_fr,
              "quantity": format_quantity(done.report.quantity), "unit": done.product.unit}
-    policy.notify_staff(turn.session, turn.config, "staff_low_stock", f"low-stock:report={done.report.id}",
+    notify_staff(turn.session, turn.config, "staff_low_stock", f"low-stock:report={done.report.id}",
                         mark("staff.low_stock"), words, about=turn.producer)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ovop.domain import workshops
 from ovop.language.i18n import mark, t, tn
 from ovop.models import Registration
-from ovop.conversation.flows import END, Flow
+from ovop.conversation.steps import END, REROUTE, Flow
 from ovop.conversation.flows.common import choice, numbered
 
 # What a sign-up answers, by its outcome (every text may use {title}, {when}, {location}, {position}).
@@ -100,9 +100,7 @@ def _not_a_choice(turn, count: int, step: str):
     if turn.text.strip().rstrip(".)").strip().isdigit():
         turn.say("workshop.bad_choice", count=count)
         return "workshops", step
-    from ovop.conversation.flows import route
-    turn.data = {}
-    return route.handle(turn)
+    return REROUTE
 
 
 def _details(turn, item) -> dict[str, str]:

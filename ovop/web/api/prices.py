@@ -7,7 +7,7 @@ from ovop.web.api import bp, database, items, json_body
 from ovop.core import clock
 from ovop.domain import directory, prices
 from ovop.models import PriceObservation
-from ovop.messaging.notify import timezone_of
+from ovop.core.localtime import timezone_of
 
 
 def price_json(observation: PriceObservation) -> dict:

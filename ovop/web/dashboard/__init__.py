@@ -118,7 +118,6 @@ def local_input(moment: datetime | None) -> str:
 
 @bp.context_processor
 def _template_globals():
-    from ovop.web.dashboard import auth
     return {"_": _, "lang": lang(), "ui_languages": ui_text.LANGUAGES, "nav": NAV, "signed_in": auth.signed_in(),
             "csrf_token": auth.csrf_token, "csrf_field": auth.csrf_field, "in_section": _in_section}
 

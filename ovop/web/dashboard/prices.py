@@ -13,7 +13,7 @@ from ovop.core import clock
 from ovop.domain import directory, prices
 from ovop.domain.directory import DirectoryError
 from ovop.models import PriceObservation
-from ovop.messaging.notify import timezone_of
+from ovop.core.localtime import timezone_of
 
 MAX_HISTORY = 500
 

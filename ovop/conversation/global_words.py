@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 from ovop.language.understand import Meaning
-from ovop.conversation.flows import menu, optout
+from ovop.conversation.flows import language, menu, optout, stock, workshops
 
-GLOBAL_KINDS = {"help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"}
+KINDS = {"help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"}
 
 
 def handles(word: Meaning, turn) -> bool:
@@ -26,7 +26,7 @@ def handles(word: Meaning, turn) -> bool:
     A bare "0" never reaches here as a keyword (ovop.language.understand.keyword leaves digits to the open step, where
     "0" may mean "no stock left"); with no step open, routing reads it as the menu.
     """
-    return word.kind in GLOBAL_KINDS
+    return word.kind in KINDS
 
 
 def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
@@ -49,7 +49,6 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
         turn.say("optin.confirmed")
         return None, None
     if word.kind == "language":
-        from ovop.conversation.flows import language
         return language.start(turn, word.value)
     return _cancel(turn, word)
 
@@ -57,10 +56,8 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
 def _cancel(turn, word: Meaning) -> tuple[str | None, str | None]:
     """Leave the current flow, or undo the last stock report when no flow is open."""
     if word.value == "workshop":
-        from ovop.conversation.flows import workshops
         return workshops.cancel(turn)
     if turn.state.flow:
         turn.say("flow.cancelled")
         return None, None
-    from ovop.conversation.flows import stock
     return stock.undo_last(turn)

@@ -12,29 +12,28 @@
 from __future__ import annotations
 
 from ovop.language import understand
-from ovop.conversation.flows import END, language, stock
+from ovop.conversation import global_words
+from ovop.conversation.flows import language, orders, prices, stock, workshops
+from ovop.conversation.steps import END
 
 
-def _menu_entries():
-    from ovop.conversation.flows import orders, prices, workshops
-    return {
-        "1": stock.start_guided,
-        "2": orders.show_pending,
-        "3": workshops.show,
-        "4": lambda turn: prices.show(turn, None),
-        "5": lambda turn: language.start(turn, None),
-    }
+MENU_ENTRIES = {
+    "1": stock.start_guided,
+    "2": orders.show_pending,
+    "3": workshops.show,
+    "4": lambda turn: prices.show(turn, None),
+    "5": lambda turn: language.start(turn, None),
+}
 
 
 def handle(turn):
     """Understand a message on its own and hand it to the flow of its meaning."""
-    from ovop.conversation.flows import orders, prices, workshops
     pending = orders.pending_refs(turn)
     meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), pending,
                                     turn.config.get("OPTOUT_WORDS", ()))
     kind = meaning.kind
     if kind == "choice":
-        entry = _menu_entries().get(meaning.value or "")
+        entry = MENU_ENTRIES.get(meaning.value or "")
         if entry is not None:
             return entry(turn)
     elif kind == "stock":
@@ -47,8 +46,7 @@ def handle(turn):
         return workshops.show(turn)
     elif kind == "price":
         return prices.show(turn, meaning.product)
-    elif kind in ("help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"):
-        from ovop.conversation.flows import globals_
-        return globals_.handle(turn, meaning)
+    elif kind in global_words.KINDS:
+        return global_words.handle(turn, meaning)
     turn.say("not_understood")
     return END

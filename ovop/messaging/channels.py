@@ -1,0 +1,112 @@
+"""The channel policy: how a message the service starts (alerts, reminders, tips, broadcasts) may reach a producer.
+
+For a producer who has not opted out, the first line that applies decides:
+
+| producer's channel | condition                                               | the outbox row                      |
+|--------------------|---------------------------------------------------------|-------------------------------------|
+| whatsapp           | WhatsApp sender configured, 24 h window open at send    | free WhatsApp text                  |
+| whatsapp           | an approved template for (kind, language) or (kind, fr) | WhatsApp template (ContentSid)      |
+| any                | an SMS sender configured                                | SMS, folded to GSM-7                |
+| any                | otherwise                                               | status "undeliverable", never sent  |
+
+Free WhatsApp text outside the window is never queued: Twilio refuses it (63016) and the producer hears nothing.
+Templates come from config["TWILIO_TEMPLATES"] (a dict, or the JSON of the TWILIO_TEMPLATES variable):
+``{"order_alert": {"fr": "HX…", "wo": "HX…"}}``. Their ContentVariables number the caller's params in the
+order given ({"1": first, "2": second, …}), so each kind documents that order where it builds its params.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from ovop.language.i18n import DEFAULT_LANGUAGE
+from ovop.models import Producer
+
+log = logging.getLogger(__name__)
+
+# A row no channel can carry: kept for the staff with the reason, and never claimed by the sender.
+UNDELIVERABLE = "undeliverable"
+NO_CHANNEL = "no allowed channel: WhatsApp window closed, no approved template, no SMS sender configured"
+WINDOW = timedelta(hours=24)
+# The sender may need a few minutes (rate limit, a retry): a text queued just before the window closes
+# would reach Twilio after it. Inside this margin the template or SMS is used instead.
+SEND_MARGIN = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one message will leave: `via` is whatsapp | template | sms | undeliverable."""
+
+    via: str
+    channel: str
+    content_sid: str | None = None
+
+
+@lru_cache(maxsize=8)
+def _parse_templates(raw: str) -> dict:
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        log.error("TWILIO_TEMPLATES is not valid JSON; no WhatsApp template will be used")
+        return {}
+    if not isinstance(parsed, dict):
+        log.error("TWILIO_TEMPLATES must be a JSON object {kind: {language: ContentSid}}")
+        return {}
+    return parsed
+
+
+def templates(config: dict) -> dict:
+    """{kind: {language: ContentSid}} from the settings (a dict, or JSON text), else from the environment."""
+    raw = config["TWILIO_TEMPLATES"] if "TWILIO_TEMPLATES" in config else os.environ.get("TWILIO_TEMPLATES")
+    if not raw:
+        return {}
+    return raw if isinstance(raw, dict) else _parse_templates(raw)
+
+
+def template_for(config: dict, kind: str, lang: str) -> str | None:
+    """The approved template for a message kind in `lang`, else the French one (the reference), else None."""
+    by_language = templates(config).get(kind) or {}
+    return by_language.get(lang) or by_language.get(DEFAULT_LANGUAGE) or None
+
+
+def _console(config: dict) -> bool:
+    return config.get("OUTBOUND_BACKEND", "console") == "console"
+
+
+def sms_ready(config: dict) -> bool:
+    """True when an SMS can leave: a sender number, a messaging service, or the console backend."""
+    return _console(config) or bool(config.get("TWILIO_SMS_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID"))
+
+
+def whatsapp_ready(config: dict) -> bool:
+    """True when a WhatsApp message can leave: a WhatsApp sender, a messaging service, or the console."""
+    return _console(config) or bool(config.get("TWILIO_WHATSAPP_FROM")
+                                    or config.get("TWILIO_MESSAGING_SERVICE_SID"))
+
+
+def in_window(producer: Producer, at: datetime) -> bool:
+    """True when free WhatsApp text sent at `at` still falls in the 24 h after the producer's last message."""
+    last = producer.last_inbound_at
+    return last is not None and at < last + WINDOW - SEND_MARGIN
+
+
+def route(config: dict, producer: Producer, kind: str, at: datetime) -> Route:
+    """Decide how a message of `kind` reaches `producer` when sent at `at` (the table above)."""
+    if producer.channel == "whatsapp" and whatsapp_ready(config):
+        if in_window(producer, at):
+            return Route("whatsapp", "whatsapp")
+        content_sid = template_for(config, kind, producer.language or DEFAULT_LANGUAGE)
+        if content_sid:
+            return Route("template", "whatsapp", content_sid)
+    if sms_ready(config):
+        return Route("sms", "sms")
+    return Route(UNDELIVERABLE, producer.channel or "sms")
+
+
+def content_variables(params: dict) -> dict[str, str]:
+    """Twilio's ContentVariables: the params numbered from 1 in the order given."""
+    return {str(number): str(value) for number, value in enumerate(params.values(), start=1)}
