@@ -13,8 +13,15 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from ovop.cli.jobs import jobs_cli, moment
+from ovop.conversation.inbound import InboundMessage, receive
 from ovop.core import clock, migrate
-from ovop.models import Product
+from ovop.core.localtime import quiet_until
+from ovop.core.phones import InvalidPhone, to_e164
+from ovop.domain import demo
+from ovop.messaging.outbox import Sender
+from ovop.models import Producer, Product
+from ovop.worker import start_scheduler
 
 log = logging.getLogger(__name__)
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -31,9 +38,7 @@ def services():
 
 def make_sender(app: Flask, stop: threading.Event | None = None):
     """An outbox sender configured from the app's settings; setting `stop` stops it."""
-    from ovop.messaging.outbox import Sender
     config = app.config
-    from ovop.core.localtime import quiet_until
     return Sender(db=app.extensions["ovop"].db, transport=app.extensions["ovop"].transport,
                   status_callback_base=config.get("PUBLIC_BASE_URL"),
                   quiet_until=lambda moment: quiet_until(moment, config),
@@ -102,12 +107,11 @@ def db_upgrade(revision):
 @click.option("--if-empty", is_flag=True, help="Only load into a database that has no products yet.")
 def demo_load(if_empty):
     """Load the demo catalogue, cooperatives and producers (safe to run twice)."""
-    from ovop.domain.demo import load
     with services().db.transaction() as session:
         if if_empty and session.scalar(select(func.count()).select_from(Product)):
             click.echo("demo data skipped: the database already has products")
             return
-        added = load(session)
+        added = demo.load(session)
     click.echo("demo data loaded: " + ", ".join(f"{count} {kind}" for kind, count in added.items()))
 
 
@@ -116,7 +120,6 @@ def demo_load(if_empty):
               help="Judge as if the clock said this time: what is due, quiet hours, claims that lapsed.")
 def outbox_drain(at):
     """Send what is due now, once, and exit; prints how many were sent."""
-    from ovop.cli.jobs import moment
     app = current_app._get_current_object()
     stop = threading.Event()
     sender = make_sender(app, stop)
@@ -140,8 +143,6 @@ def outbox_drain(at):
               help="Start the clock at this time and let it run (drills and tests).")
 def worker(at):
     """Run the outbox sender (and the scheduler) until SIGTERM or SIGINT: exactly one per deployment."""
-    from ovop.cli.jobs import moment
-    from ovop.worker import start_scheduler
     app = current_app._get_current_object()
     if at:
         clock.shift_to(moment(at, app.config))
@@ -165,8 +166,6 @@ def worker(at):
               help="Start the clock at this time and let it run (drills and tests).")
 def serve(host, port, at):
     """Everything in one process for a newcomer: web app and outbox sender."""
-    from ovop.cli.jobs import moment
-    from ovop.worker import start_scheduler
     app = current_app._get_current_object()
     if at:
         clock.shift_to(moment(at, app.config))
@@ -206,7 +205,6 @@ def serve(host, port, at):
 
 def register(app: Flask) -> None:
     """Attach the commands to the app's `flask` CLI."""
-    from ovop.cli.jobs import jobs_cli
     for command in (db_cli, demo_cli, jobs_cli, outbox_cli, worker, serve, chat):
         app.cli.add_command(command)
 
@@ -219,9 +217,6 @@ def chat(phone, channel):
     """Talk to the bot in the terminal as PHONE, through the same path as the webhook (Ctrl-D to leave)."""
     import uuid
 
-    from ovop.conversation.inbound import InboundMessage, receive
-    from ovop.models import Producer
-    from ovop.core.phones import InvalidPhone, to_e164
     try:
         phone = to_e164(phone)
     except InvalidPhone as error:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from ovop.domain.directory import Invalid, text, whole
 from ovop.language.i18n import LANGUAGES, format_datetime, mark
-from ovop.models import Producer, Registration, Workshop
+from ovop.domain.prices import DEFAULT_MARKET
+from ovop.models import PriceObservation, Producer, Product, Registration, Workshop
 from ovop.core.localtime import parse_hhmm, timezone_of
 from ovop.messaging.notify import notify, withdraw
 
@@ -358,8 +359,6 @@ def _local_time(field: str, value: Any) -> str:
 def load_demo_workshops_and_prices(session: Session, data: dict, now: datetime, config: dict | None = None
                                    ) -> dict[str, int]:
     """Add the demo file's workshops (days from now, local time) and prices (observed today) when missing."""
-    from ovop.models import PriceObservation, Product
-    from ovop.domain.prices import DEFAULT_MARKET
     tz = timezone_of(config or {})
     added = {"workshops": 0, "prices": 0}
     today = now.astimezone(tz).date()

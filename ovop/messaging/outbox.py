@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ovop.core import clock
 from ovop.core.db import Database
-from ovop.models import Message, OutboxAttempt, OutboxItem, Producer
+from ovop.models import Message, OutboxAttempt, OutboxItem, Producer, StockReport
 from ovop.language.i18n import fold_gsm7
 from ovop.messaging.channels import UNDELIVERABLE, in_window
 from ovop.messaging.transport import OPTED_OUT_CODE, ConsoleTransport, Transport, TransportError
@@ -307,7 +307,6 @@ class Sender:
                 return bool(session.scalar(select(Producer.sandbox).where(Producer.id == item.producer_id)))
             # The low-stock alert is queued with the report in its key, not through ovop.messaging.notify.notify_staff.
             if item.dedupe_key.startswith("low-stock:report="):
-                from ovop.models import StockReport
                 report_id = item.dedupe_key.split("=", 1)[1].split(":", 1)[0]
                 if report_id.isdigit():
                     return bool(session.scalar(select(Producer.sandbox).join(
