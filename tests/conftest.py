@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -69,6 +70,24 @@ def database_url(request, tmp_path_factory) -> str:
     database = _prepared[backend]
     _empty(database)
     return database.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def scratch_url(database_url, tmp_path):
+    """An empty database of the backend under test: a new SQLite file, or a new PostgreSQL schema."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    schema = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = Database(database_url)
+    with admin.engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{database_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 def app_config(database_url: str, **overrides) -> dict:

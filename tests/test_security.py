@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,14 +20,14 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from ovop.web import api as api_module
 from ovop.web.dashboard import auth
 from app import create_app
 from ovop.core import clock, config as settings, migrate
 from ovop.web import webhook
-from ovop.core.db import Database, head_revision
+from ovop.core.db import head_revision
 from ovop.models import LoginThrottle, Message, StaffSession
 from tests.conftest import TOKEN, app_config
 from tests.helpers import inbound_form, live_server
@@ -486,24 +485,6 @@ def test_trusted_proxies_must_be_a_count():
 
 
 # --- 10. /healthz and the migrations' head ------------------------------------------------------------------
-
-@pytest.fixture
-def scratch_url(database_url, tmp_path):
-    """An empty database of the backend under test: a new SQLite file, or a new PostgreSQL schema."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
-        return
-    schema = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = Database(database_url)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{database_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
 
 def test_healthz_answers_503_until_the_database_is_at_the_head(scratch_url):
     with built(scratch_url) as app:

@@ -1,5 +1,5 @@
-"""Command-line tools: `flask --app app db upgrade | demo load | jobs list|run | outbox drain | worker | serve |
-chat PHONE`."""
+"""Command-line tools: `flask --app app db upgrade|downgrade|current|revision | demo load | jobs list|run |
+outbox drain | worker | serve | chat PHONE`."""
 from __future__ import annotations
 
 import contextlib
@@ -95,12 +95,74 @@ def finish_sender(thread: threading.Thread, failed: list[BaseException] | None =
     return 0
 
 
+def _where(database) -> str:
+    """The database's URL without its password, for the lines the db commands print."""
+    return database.url.render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def _migration_errors():
+    """A migration that cannot be done as asked ends the command with its one-line reason, not a traceback."""
+    try:
+        yield
+    except migrate.MigrationError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision):
     """Apply the migrations up to REVISION (default: the latest)."""
-    migrate.upgrade(services().db, revision)
-    click.echo(f"database at {revision}: {services().db.url.render_as_string(hide_password=True)}")
+    database = services().db
+    with _migration_errors():
+        reached = migrate.upgrade(database, revision)
+    click.echo(f"database at {reached}: {_where(database)}")
+
+
+# ignore_unknown_options: "-1" is the REVISION argument, not an option.
+@db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
+@click.argument("revision")
+def db_downgrade(revision):
+    """Undo migrations down to REVISION: a revision id, -1 (one step back), -N, or base (no tables)."""
+    database = services().db
+    with _migration_errors():
+        reached = migrate.downgrade(database, revision)
+    click.echo(f"database at {reached or 'base (no migration applied)'}: {_where(database)}")
+
+
+@db_cli.command("current")
+def db_current():
+    """Print the database's revision and whether it is the head."""
+    database = services().db
+    with _migration_errors():
+        at = migrate.position(database)
+    if at.at_head:
+        click.echo(f"{at.revision} (head): {_where(database)}")
+    else:
+        click.echo(f"{at.revision or 'no migration applied'} (the head is {at.head}: run `flask --app app db "
+                   f"upgrade`): {_where(database)}")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does; it names the file.")
+@click.option("--empty", is_flag=True,
+              help="Write upgrade() and downgrade() by hand instead of comparing the models with the database.")
+def db_revision(message, empty):
+    """Write the next migration (migrations/versions/NNNN_message.py), on top of the head.
+
+    By default its operations are generated from what the models add to the database, which must be at the
+    head (run `db upgrade` first); read them before committing the file.
+    """
+    with _migration_errors():
+        written = migrate.revision(services().db, message, autogenerate=not empty)
+    path = written.path.relative_to(migrate.ROOT)
+    if empty:
+        click.echo(f"{path}: revision {written.revision}; write its upgrade() and downgrade()")
+    elif written.changes:
+        click.echo(f"{path}: revision {written.revision}, generated from the models; read it, then `db upgrade`")
+    else:
+        click.echo(f"{path}: revision {written.revision}; the models and the database already agree, so it is "
+                   "empty: write its upgrade() and downgrade()")
 
 
 @demo_cli.command("load")
