@@ -1,4 +1,5 @@
-"""Workshops: sign-up by message with capacity and a waitlist, cancellation with promotion, the staff API."""
+"""Workshops: sign-up with capacity and a waitlist, cancellation with promotion, the staff API; by message, what a
+transcript cannot say (twenty answers at once, SMS length). The conversations are tests/transcripts/*_workshops.txt."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ovop.core import clock
 from ovop.domain import workshops
 from ovop.language.i18n import is_gsm7, sms_segments
-from ovop.models import ConversationState, OutboxItem, Producer, Registration, Workshop
+from ovop.models import OutboxItem, Producer, Registration, Workshop
 from tests.helpers import add_producer, inbound_form, live_server
 
 pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs it at other hours
@@ -191,108 +192,12 @@ def test_a_producer_who_cancelled_can_sign_up_again_at_the_end_of_the_line(db):
 PHONE = "+221770009999"
 
 
-@pytest.fixture
-def producer(db):
-    with db.transaction() as session:
-        return add_producer(session, PHONE, name="Awa", channel="whatsapp").id
-
-
 def say(client, text, at=NOW, channel="whatsapp", phone=PHONE) -> list[str]:
     """Send one message as the producer and return the bot's replies."""
     with clock.frozen_at(at, all_threads=True):
         response = client.post("/twilio/inbound", data=inbound_form(phone, text, next(SIDS), channel))
     assert response.status_code == 200
     return [message.text or "" for message in ElementTree.fromstring(response.get_data()).iter("Message")]
-
-
-def state(db, phone=PHONE) -> str:
-    with db.transaction() as session:
-        found = session.scalar(select(ConversationState).where(ConversationState.phone == phone))
-        return f"{found.flow} {found.step}" if found and found.flow else "-"
-
-
-def set_language(db, language, phone=PHONE):
-    with db.transaction() as session:
-        session.scalar(select(Producer).where(Producer.phone == phone)).language = language
-
-
-@pytest.mark.parametrize("language, expected", [
-    ("fr", "Ateliers OVOP :\n1) Vendre en boutique - mer. 9 déc. 10:00 - 5 places libres\n"
-           "Répondez par le numéro pour vous inscrire."),
-    ("en", "OVOP workshops:\n1) Selling in the boutique - Wed, 9 Dec, 10:00 - 5 seats left\n"
-           "Reply with the number to sign up."),
-    ("wo", "Atelie OVOP:\n1) Jaay ci butig - Àla, 9 Des - 10:00 - 5 palaas yu des\nTontul ak lim bi ngir bindu."),
-])
-def test_atelier_lists_open_workshops_in_dakar_time_with_seats_left(client, db, producer, language, expected):
-    make_workshop(db)
-    set_language(db, language)
-    assert say(client, "atelier") == [expected]
-    assert state(db) == "workshops CHOOSE"
-
-
-def test_the_number_answered_registers_the_producer(client, db, producer):
-    workshop_id = make_workshop(db)
-    say(client, "3")  # menu 3 = workshops
-    assert say(client, "1") == ["Inscrit(e) : Vendre en boutique, mer. 9 déc. 10:00, Boutique OVOP, Dakar. "
-                                "Pour annuler : ANNULER ATELIER"]
-    assert statuses(db, workshop_id)[producer] == "registered"
-    assert state(db) == "-"
-
-
-def test_a_full_workshop_answers_the_place_on_the_waitlist(client, db, producer):
-    workshop_id = make_workshop(db, capacity=1)
-    [other] = make_producers(db, 1)
-    sign_up(db, workshop_id, other)
-    assert say(client, "atelier") == ["Ateliers OVOP :\n1) Vendre en boutique - mer. 9 déc. 10:00 - complet, "
-                                      "liste d'attente\nRépondez par le numéro pour vous inscrire."]
-    assert say(client, "1") == ["Atelier complet (Vendre en boutique). Vous êtes numéro 1 sur la liste d'attente. "
-                                "Nous vous écrirons si une place se libère."]
-
-
-def test_the_list_shows_the_producers_own_place(client, db, producer):
-    workshop_id = make_workshop(db)
-    sign_up(db, workshop_id, producer)
-    assert "Vendre en boutique - mer. 9 déc. 10:00 - vous êtes inscrit(e)" in say(client, "atelier")[0]
-
-
-def test_no_open_workshop_says_so(client, db, producer):
-    make_workshop(db, registration_deadline=(NOW - timedelta(minutes=1)).isoformat())
-    assert say(client, "atelier") == ["Pas d'atelier ouvert aux inscriptions pour le moment. "
-                                      "Nous vous préviendrons."]
-    assert state(db) == "-"
-
-
-def test_a_number_out_of_the_list_is_asked_again_and_other_text_is_understood_anew(client, db, producer):
-    make_workshop(db)
-    say(client, "atelier")
-    assert say(client, "7") == ["Répondez par un numéro de 1 à 1, ou MENU."]
-    assert state(db) == "workshops CHOOSE"
-    say(client, "prix")
-    assert state(db) == "-"
-
-
-def test_annuler_atelier_cancels_the_only_registration_and_promotes_the_next(client, db, producer):
-    workshop_id = make_workshop(db, capacity=1)
-    [waiting] = make_producers(db, 1)
-    sign_up(db, workshop_id, producer), sign_up(db, workshop_id, waiting)
-    assert say(client, "annuler atelier") == ["Inscription annulée : Vendre en boutique, mer. 9 déc. 10:00."]
-    assert statuses(db, workshop_id) == {producer: "cancelled", waiting: "registered"}
-    assert [item.producer_id for item in outbox(db, "workshop_promoted")] == [waiting]
-
-
-def test_annuler_atelier_asks_which_when_registered_to_several(client, db, producer):
-    first = make_workshop(db)
-    second = make_workshop(db, starts_at=STARTS + timedelta(days=7), title="Comptabilité simple")
-    sign_up(db, first, producer), sign_up(db, second, producer)
-    assert say(client, "annuler atelier") == [
-        "Quel atelier annuler ? 1) Vendre en boutique (mer. 9 déc. 10:00) 2) Comptabilité simple (mer. 16 déc. 10:00)"]
-    assert state(db) == "workshops CANCEL_WHICH"
-    assert say(client, "2") == ["Inscription annulée : Comptabilité simple, mer. 16 déc. 10:00."]
-    assert statuses(db, first)[producer] == "registered" and statuses(db, second)[producer] == "cancelled"
-
-
-def test_annuler_atelier_without_a_registration_says_so(client, db, producer):
-    assert say(client, "annuler atelier") == ["Vous n'êtes inscrit(e) à aucun atelier à venir."]
 
 
 def test_twenty_producers_answering_at_once_over_http_never_overfill_five_seats(app, db):
