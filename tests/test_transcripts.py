@@ -8,10 +8,11 @@ A transcript file under tests/transcripts/ reads like the conversation it checks
     # staff: +221770009999                                         the boutique's staff phone (STAFF_PHONES)
 
 (`# producer: language=fr …` without a name is one producer called Test.) Every producer belongs to the same
-cooperative, which makes their products; they are created in that order, so the first has id 1, the second 2.
-The clock starts on Wednesday 2 December 2026 at 10:00 in Dakar (UTC+0). Then, one line each:
+cooperative, which makes their products; they are created in that order, so the first has id 1 and the phone
++221775550101, the second id 2 and +221775550102 (or `phone=…`). The catalogue is the demo one, without its
+workshops. The clock starts on Wednesday 2 December 2026 at 10:00 in Dakar (UTC+0). Then, one line each:
 
-    > stock                                  a message from the first producer
+    > stock                                  a message from the producer who wrote last (the first one at first)
     > Awa: waaw                              a message from Awa
     < Quel produit ? 1) savon 2) yaourt      the exact reply to the last message (one `<` per reply)
     | 2 Commandes                            a further line of the same reply
