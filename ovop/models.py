@@ -5,7 +5,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, Text, TypeDecorator, UniqueConstraint, false)
+                        String, Table, Text, TypeDecorator, UniqueConstraint, and_, exists, false, not_, or_)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ovop.core import clock
@@ -124,10 +125,35 @@ class Producer(Base):
     cooperative: Mapped[Cooperative | None] = relationship(back_populates="producers")
     products: Mapped[list[Product]] = relationship(secondary=producer_products, order_by=Product.code)
 
-    @property
+    @hybrid_property
     def reachable(self) -> bool:
-        """Whether the service may start a conversation with this producer (not erased, not opted out)."""
+        """Whether the service may start a conversation with this producer (not erased, not opted out).
+
+        The same rule in SQL: `select(Producer).where(Producer.reachable)`.
+        """
         return bool(self.phone) and self.deleted_at is None and not self.opted_out
+
+    @reachable.inplace.expression
+    @classmethod
+    def _reachable_sql(cls):
+        return and_(cls.phone.is_not(None), cls.phone != "", cls.deleted_at.is_(None), cls.opted_out.is_(False))
+
+    @property
+    def makes(self) -> list[Product]:
+        """What the producer makes: their own products when they are listed, else their cooperative's."""
+        if self.products:
+            return list(self.products)
+        return list(self.cooperative.products) if self.cooperative else []
+
+    @classmethod
+    def makes_product(cls, product_id):
+        """`makes` in SQL: the producer makes the product `product_id` (an id or a scalar subquery)."""
+        own = exists().where(producer_products.c.producer_id == cls.id,
+                             producer_products.c.product_id == product_id)
+        has_own_list = exists().where(producer_products.c.producer_id == cls.id)
+        cooperatives = exists().where(cooperative_products.c.cooperative_id == cls.cooperative_id,
+                                      cooperative_products.c.product_id == product_id)
+        return or_(own, and_(not_(has_own_list), cooperatives))
 
 
 class Message(Base):

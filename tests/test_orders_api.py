@@ -365,7 +365,7 @@ def test_an_accepted_order_past_its_due_date_is_overdue(api, db, coop):
     assert api.post(f"/orders/{order['id']}/delivered")[1]["overdue"] is False
 
 
-# --- follow-ups (scheduler/order_followups.py) -------------------------------------------------------------
+# --- follow-ups (ovop/jobs/order_followups.py) ------------------------------------------------------------
 
 def at(moment):
     return clock.frozen_at(moment, all_threads=True)

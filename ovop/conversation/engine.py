@@ -60,10 +60,8 @@ class Turn:
         return self._catalogue
 
     def product_codes(self) -> list[str]:
-        """The codes of the products this producer's cooperative makes (or the producer's own)."""
-        cooperative = self.producer.cooperative
-        products = cooperative.products if cooperative and cooperative.products else self.producer.products
-        return [product.code for product in products]
+        """The codes of the products this producer makes (ovop.models.Producer.makes)."""
+        return [product.code for product in self.producer.makes]
 
 
 @dataclass

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ovop.domain.directory import Invalid, choice, has_real_producers, text, whole
 from ovop.language.i18n import LANGUAGES, for_channel, mark, sms_encoding, sms_segments, t
-from ovop.models import Broadcast, Cooperative, Producer, Product, cooperative_products, producer_products
+from ovop.models import Broadcast, Cooperative, Producer, Product
 from ovop.domain.workshops import moment
 from ovop.messaging.notify import added as queued, notify
 
@@ -100,21 +100,14 @@ def audience_query(session: Session, audience: dict[str, Any]):
     """
     sandbox = audience.get("cooperative_id") is not None and not has_real_producers(session,
                                                                                      audience["cooperative_id"])
-    query = select(Producer).where(Producer.deleted_at.is_(None), Producer.phone.is_not(None),
-                                   Producer.opted_out.is_(False), Producer.sandbox.is_(sandbox))
+    query = select(Producer).where(Producer.reachable, Producer.sandbox.is_(sandbox))
     if audience.get("cooperative_id") is not None:
         query = query.where(Producer.cooperative_id == audience["cooperative_id"])
     if audience.get("language"):
         query = query.where(Producer.language == audience["language"])
     if audience.get("product"):
         product_id = select(Product.id).where(Product.code == audience["product"]).scalar_subquery()
-        makes_it = exists().where(producer_products.c.producer_id == Producer.id,
-                                  producer_products.c.product_id == product_id)
-        has_own_list = exists().where(producer_products.c.producer_id == Producer.id)
-        cooperative_makes_it = exists().where(cooperative_products.c.cooperative_id == Producer.cooperative_id,
-                                              cooperative_products.c.product_id == product_id)
-        # Like ovop.domain.prices.products_of: a producer's own list, or their cooperative's when they have none.
-        query = query.where(or_(makes_it, and_(not_(has_own_list), cooperative_makes_it)))
+        query = query.where(Producer.makes_product(product_id))
     return query.order_by(Producer.id)
 
 

@@ -169,8 +169,7 @@ def alert(session: Session, config: dict, order: Order, *, now: datetime | None 
     now = now or clock.now()
     sandbox = not has_real_producers(session, order.cooperative_id)
     producers = session.scalars(
-        select(Producer).where(Producer.cooperative_id == order.cooperative_id, Producer.opted_out.is_(False),
-                               Producer.deleted_at.is_(None), Producer.phone.is_not(None),
+        select(Producer).where(Producer.cooperative_id == order.cooperative_id, Producer.reachable,
                                Producer.sandbox.is_(sandbox)).order_by(Producer.id))
     told = []
     for producer in producers:

@@ -76,13 +76,6 @@ def quote(session: Session, product: Product, market: str = DEFAULT_MARKET) -> Q
     return Quote(product, latest, previous)
 
 
-def products_of(producer: Producer) -> list[Product]:
-    """What a producer makes: their own products, or their cooperative's when none are set."""
-    if producer.products:
-        return list(producer.products)
-    return list(producer.cooperative.products) if producer.cooperative else []
-
-
 def tip_lines(session: Session, producer: Producer, market: str = DEFAULT_MARKET,
               cache: dict[int, Quote | None] | None = None) -> str | None:
     """One line per product the producer makes that has a price, in their language; None when there is none.
@@ -92,7 +85,7 @@ def tip_lines(session: Session, producer: Producer, market: str = DEFAULT_MARKET
     lang = producer.language or "fr"
     cache = {} if cache is None else cache
     lines = []
-    for product in products_of(producer):
+    for product in producer.makes:
         if product.id not in cache:
             cache[product.id] = quote(session, product, market)
         if cache[product.id] is not None:

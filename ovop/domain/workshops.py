@@ -2,7 +2,7 @@
 
 Capacity holds under concurrent sign-ups because every change to a workshop's seats first locks the workshop
 row (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write transaction is already serialised by BEGIN
-IMMEDIATE, see bot/db.py), then counts. Functions take the caller's Session and never commit.
+IMMEDIATE, see ovop/core/db.py), then counts. Functions take the caller's Session and never commit.
 """
 from __future__ import annotations
 

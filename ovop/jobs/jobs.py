@@ -96,8 +96,7 @@ def week_label(slot: datetime, config: dict) -> str:
 def _producers():
     """Producers who may be written to, with what they make loaded in bulk; sandbox producers are left out."""
     return (select(Producer)
-            .where(Producer.deleted_at.is_(None), Producer.phone.is_not(None), Producer.opted_out.is_(False),
-                   Producer.sandbox.is_(False))
+            .where(Producer.reachable, Producer.sandbox.is_(False))
             .options(selectinload(Producer.products),
                      selectinload(Producer.cooperative).selectinload(Cooperative.products))
             .order_by(Producer.id))
@@ -150,7 +149,7 @@ def stock_reminders(db: Database, config: dict, now: datetime) -> int:
                             StockReport.reported_at >= slot - STOCK_REPORT_FRESH)
     with db.transaction() as session:
         for producer in session.scalars(_producers().where(Producer.cooperative_id.is_not(None), ~recent)):
-            made = prices.products_of(producer)
+            made = producer.makes
             if not made:
                 continue
             lang = producer.language or "fr"

@@ -17,7 +17,7 @@ from ovop.web.dashboard import bp as dashboard_bp
 from ovop.web.webhook import bp as webhook_bp
 
 # A body nobody needs to send to the pages without a cap of their own (/healthz, unknown paths). The webhooks,
-# the API and the dashboard set theirs before reading anything (bot/webhook.py, admin/api.py, admin/auth.py).
+# the API and the dashboard set theirs before reading anything (ovop/web/webhook.py, ovop/web/api/, ovop/web/dashboard/auth.py).
 DEFAULT_MAX_BODY = 16 * 1024
 
 

@@ -1,5 +1,5 @@
 // The dashboard's few behaviours; every page works without them (forms post, links link).
-// sms.* mirrors bot/i18n.py (fold_gsm7, sms_encoding, sms_segments): the server's preview stays the truth.
+// sms.* mirrors ovop/language/i18n.py (fold_gsm7, sms_encoding, sms_segments): the server's preview stays the truth.
 "use strict";
 
 const sms = (() => {
