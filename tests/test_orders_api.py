@@ -72,7 +72,7 @@ def outbox(db, kind=None) -> list[OutboxItem]:
 
 
 def answer(db, order_id, producer_id, yes=True, quantity=None, now=None, config=None):
-    """A producer's answer as the flow records it (the webhook transcripts are in test_orders_flow.py)."""
+    """A producer's answer as the flow records it (the conversations are tests/transcripts/*_orders*.txt)."""
     with db.transaction() as session:
         order, producer = session.get(Order, order_id), session.get(Producer, producer_id)
         if yes:
