@@ -28,8 +28,10 @@ AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "b" * 32
 PUBLIC = "https://ovop.example.org"
 SIGNED_URL = f"{PUBLIC}/twilio/inbound"
-# The Procfile's web process: sync workers, WEB_CONCURRENCY (3) of them, a 14 s timeout (Twilio waits 15 s).
+# The Procfile's web process: gthread workers, WEB_CONCURRENCY (3) processes of WEB_THREADS (8) threads, each
+# process with a database pool of WEB_THREADS connections, a 14 s timeout (Twilio waits 15 s).
 WORKERS = int(os.environ.get("BENCH_WORKERS") or 3)
+THREADS = int(os.environ.get("BENCH_THREADS") or 8)
 
 
 def wrk_path() -> str | None:
@@ -64,15 +66,18 @@ def app_environment(database_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("TWILIO_", "BENCH_"))}
     env.update(DATABASE_URL=database_url, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                PUBLIC_BASE_URL=PUBLIC, OUTBOUND_BACKEND="console", ADMIN_TOKEN="bench-admin-token",
-               ADMIN_PASSWORD="bench-password", SECRET_KEY="bench-secret", STAFF_PHONES="", **extra)
+               ADMIN_PASSWORD="bench-password", SECRET_KEY="bench-secret", STAFF_PHONES="",
+               WEB_CONCURRENCY=str(WORKERS), WEB_THREADS=str(THREADS), **extra)
     return env
 
 
 @contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = WORKERS) -> Iterator[int]:
+def gunicorn(app_spec: str, env: dict[str, str], port: int, workers: int = WORKERS,
+             threads: int = THREADS) -> Iterator[int]:
     """Serve `app_spec` with the Procfile's gunicorn settings on 127.0.0.1:`port`; yields the master's pid."""
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-               "--timeout", "14", "--log-level", "warning", app_spec]
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
+               "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--timeout", "14", "--log-level",
+               "warning", app_spec]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

@@ -1,4 +1,4 @@
-"""Receive one inbound message: record it once, lock the conversation, ask the engine, keep the answer.
+"""Receive one inbound message: lock the conversation, record the message once, ask the engine, keep the answer.
 
 No Flask here: the webhook, the phone simulator and `flask chat` all come through `receive`.
 """
@@ -8,22 +8,37 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ovop.core import clock
 from ovop.conversation import engine
 from ovop.core.db import Database
 from ovop.language.i18n import for_channel, t
-from ovop.models import ConversationState, Message, Producer
+from ovop.models import ConversationState, Cooperative, Message, Producer
 from ovop.messaging.transport import twiml
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1600  # Twilio's own limit for one message; anything longer is junk, not a report
+
+
+def _upsert_conversation(make_insert):
+    upsert = make_insert(ConversationState).values(phone=bindparam("phone"), data={}, version=1,
+                                                   updated_at=bindparam("now"))
+    upsert = upsert.on_conflict_do_update(index_elements=["phone"], set_={
+        "version": ConversationState.version + 1, "updated_at": upsert.excluded.updated_at})
+    return upsert.returning(ConversationState)
+
+
+# The statements of every message, built once: building them costs more than running them.
+_LOCK = {"postgresql": _upsert_conversation(pg_insert), "sqlite": _upsert_conversation(sqlite_insert)}
+_PRODUCER = (select(Producer).where(Producer.phone == bindparam("phone"), Producer.deleted_at.is_(None))
+             .options(joinedload(Producer.products),
+                      joinedload(Producer.cooperative).joinedload(Cooperative.products)))
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,13 @@ def clean_text(raw: str | None) -> str:
 def receive(db: Database, config: dict, message: InboundMessage) -> Received:
     """Handle one inbound message exactly once per MessageSid; a duplicate gets the first answer again."""
     try:
-        with db.transaction() as session:
-            return _handle_new(session, config, message)
+        try:
+            with db.transaction() as session:
+                return _handle_new(session, config, message)
+        except _EngineFailed:
+            # What the engine wrote went with the transaction: record the message again with an apology.
+            with db.transaction() as session:
+                return _handle_new(session, config, message, engine_failed=True)
     except IntegrityError:
         # Another delivery of this MessageSid committed first (a Twilio retry, or the same request racing us).
         with db.transaction() as session:
@@ -63,22 +83,32 @@ def receive(db: Database, config: dict, message: InboundMessage) -> Received:
             return Received(twiml=first.reply_twiml or twiml([]), replies=replies, duplicate=True)
 
 
-def _handle_new(session: Session, config: dict, message: InboundMessage) -> Received:
+class _EngineFailed(Exception):
+    """The engine raised: the transaction is rolled back and the message recorded again without it."""
+
+
+def _handle_new(session: Session, config: dict, message: InboundMessage, engine_failed: bool = False) -> Received:
+    """One message in one transaction, in as few statements as the rules allow: lock (and count) the
+    conversation, read the producer with what they make (Producer.makes) in one query, record the message (a
+    duplicate MessageSid fails here), ask the engine, record the replies."""
     now = clock.now()
-    inbound = Message(direction="in", channel=message.channel, phone=message.phone, body=message.body,
-                      provider_sid=message.sid, status="received", status_rank=0, created_at=now, updated_at=now)
-    session.add(inbound)
-    session.flush()  # claims the MessageSid now: a concurrent duplicate waits here, then fails
     state = _lock_conversation(session, message.phone, now)
-    producer = session.scalar(select(Producer).where(Producer.phone == message.phone,
-                                                     Producer.deleted_at.is_(None)))
-    if producer is None:
-        replies = _answer_stranger(state, config, now)
-    else:
-        inbound.producer_id = producer.id
-        state.producer_id = producer.id
+    producer = session.scalars(_PRODUCER, {"phone": message.phone}).unique().one_or_none()
+    inbound = Message(direction="in", channel=message.channel, phone=message.phone, body=message.body,
+                      producer_id=producer.id if producer else None, provider_sid=message.sid,
+                      status="received", status_rank=0, created_at=now, updated_at=now)
+    session.add(inbound)
+    if producer is not None:
+        if state.producer_id != producer.id:
+            state.producer_id = producer.id
         if producer.last_inbound_at is None or producer.last_inbound_at < now:
             producer.last_inbound_at = now  # opens WhatsApp's 24 h window
+    session.flush()  # the message gets its id for the rows it causes; a duplicate MessageSid fails here
+    if producer is None:
+        replies = _answer_stranger(state, config, now)
+    elif engine_failed:
+        replies = [t("error.try_later", producer.language or "fr")]
+    else:
         replies = _ask_engine(session, engine.Turn(session=session, producer=producer, state=state,
                                                    text=message.body, now=now, config=config,
                                                    message_id=inbound.id))
@@ -87,8 +117,6 @@ def _handle_new(session: Session, config: dict, message: InboundMessage) -> Rece
         session.add(Message(direction="out", channel=message.channel, phone=message.phone,
                             producer_id=inbound.producer_id, body=text, status="replied", status_rank=0,
                             in_reply_to_id=inbound.id, created_at=now, updated_at=now))
-    state.version += 1
-    state.updated_at = now
     inbound.reply_twiml = twiml(replies)
     return Received(twiml=inbound.reply_twiml, replies=tuple(replies), duplicate=False)
 
@@ -96,33 +124,31 @@ def _handle_new(session: Session, config: dict, message: InboundMessage) -> Rece
 def _ask_engine(session: Session, turn: engine.Turn) -> list[str]:
     """The engine's replies; a bug in a flow costs only that message's answer, never the message itself.
 
-    The engine runs in a savepoint: if it fails, what it wrote is rolled back, the inbound message stays
-    recorded and the producer is told to try again. A database that is away still fails the whole request
-    (the webhook answers 503 and Twilio may retry).
+    If the engine fails, _EngineFailed rolls the whole transaction back and `receive` records the message
+    again, with the conversation as it was and "try again later" for an answer. A database that is away still
+    fails the whole request (the webhook answers 503 and Twilio may retry).
     """
     try:
-        with session.begin_nested():
-            return engine.handle(turn).replies
+        replies = engine.handle(turn).replies
+        session.flush()  # what the engine wrote fails here, still as the engine's failure
+        return replies
     except OperationalError:
         raise
-    except Exception:
+    except Exception as error:
         log.exception("engine failed on message %s from producer %s", turn.message_id, turn.producer.id)
-        session.expire(turn.state)
-        return [t("error.try_later", turn.lang)]
+        raise _EngineFailed() from error
 
 
 def _lock_conversation(session: Session, phone: str, now) -> ConversationState:
-    """The conversation row of `phone`, created if new and locked until the transaction ends.
+    """The conversation row of `phone`, created if new, counted (version + 1) and locked until the transaction
+    ends, in one statement.
 
-    On PostgreSQL the row lock makes a second message from the same phone wait for the first; on SQLite
-    every write transaction already holds the database lock (BEGIN IMMEDIATE, see bot/db.py).
+    On PostgreSQL the upsert's row lock makes a second message from the same phone wait for the first, then
+    read what the first left; on SQLite every write transaction already holds the database lock (BEGIN
+    IMMEDIATE, see ovop/core/db.py).
     """
-    make_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(make_insert(ConversationState)
-                    .values(phone=phone, data={}, version=0, updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["phone"]))
-    return session.scalars(select(ConversationState).where(ConversationState.phone == phone)
-                           .with_for_update().execution_options(populate_existing=True)).one()
+    return session.scalars(_LOCK[session.get_bind().dialect.name], {"phone": phone, "now": now},
+                           execution_options={"populate_existing": True}).one()
 
 
 def _answer_stranger(state: ConversationState, config: dict, now) -> list[str]:
