@@ -252,8 +252,8 @@ class StockReport(Base):
     reported_at: Mapped[datetime] = mapped_column(default=clock.now)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     source: Mapped[str] = mapped_column(String(20), default="sms")  # message | undo | api
-    # An undo is a new line pointing at the line it reverts.
-    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("stock_reports.id"))
+    # An undo is a new line pointing at the line it reverts (indexed: every level asks "is this line undone?").
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("stock_reports.id"), index=True)
     # Why staff corrected the level (a line from staff carries no producer and no message).
     note: Mapped[str | None] = mapped_column(String(500))
     __table_args__ = (Index("ix_stock_reports_level", "cooperative_id", "product_id", "reported_at"),)
