@@ -13,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
+from ovop.core.config import defaults
 from ovop.domain import csv_import
 from ovop.web.dashboard import ui_text
 from ovop.web.dashboard import auth
 from ovop.web.dashboard.charts import Series, line_chart
 from app import create_app
 from ovop.core import clock
+from ovop.core.errors import REASONS, Invalid
 from ovop.domain import orders, stock
 from ovop.models import (Broadcast, Message, Order, OutboxItem, PriceObservation, Producer, Product, Registration, StockReport, Workshop)
 from tests.conftest import app_config
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs
 PASSWORD = "test-password"
 AWA = "+221770000101"  # demo: Awa Ndiaye, GIE Takku Liggéey (yaourt), Wolof, WhatsApp
 MARIAMA = "+221760000103"  # demo: Mariama Diallo, Ziguinchor, French, SMS
-NEXT_WEEK = (orders.local_today({}) + timedelta(days=7)).isoformat()
+NEXT_WEEK = (orders.local_today(defaults()) + timedelta(days=7)).isoformat()
 
 
 def with_dashboard(app):
@@ -256,10 +258,16 @@ def test_the_english_and_french_tables_have_the_same_keys_and_the_code_uses_know
     assert used - set(ui_text.FR) == set()
 
 
-def test_a_domain_refusal_reads_in_french():
-    assert ui_text.refusal("fr", "quantity", "must be a number") == "Quantité : doit être un nombre"
-    assert ui_text.refusal("en", "quantity", "must be a number") == "Quantity: must be a number"
-    assert ui_text.refusal("fr", "odd", "something new") == "odd : something new"
+def test_a_refusal_reads_in_the_staff_language_from_its_code():
+    assert ui_text.refusal("fr", Invalid("quantity", "not_a_number")) == "Quantité : doit être un nombre"
+    assert ui_text.refusal("en", Invalid("quantity", "not_a_number")) == "Quantity: must be a number"
+    assert ui_text.refusal("fr", Invalid("name", "too_long", max=120)) == "Nom : 120 caractères au plus"
+    assert ui_text.refusal("fr", Invalid("odd", "something_new")) == "odd : valeur refusée"
+
+
+def test_every_refusal_code_has_a_text_in_each_language():
+    for lang in ui_text.LANGUAGES:
+        assert set(ui_text.REFUSALS[lang]) == set(REASONS), lang
 
 
 # --- overview -----------------------------------------------------------------------------------------------

@@ -344,7 +344,8 @@ def test_the_overview_corrects_a_level_with_a_note(staff, db, world, now):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"quantity": "-3"}, "Quantité : doit être entre 0 et 100000"),
+    ({"quantity": "-3"}, "Quantité : doit être au moins 0"),
+    ({"quantity": "100001"}, "Quantité : doit être au plus 100000"),
     ({"quantity": "beaucoup"}, "Quantité : doit être un nombre"),
     ({"product": "inconnu"}, "Produit : code produit inconnu : inconnu"),
     ({"cooperative_id": "99999"}, "Coopérative : pas de coopérative n° 99999"),

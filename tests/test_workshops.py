@@ -280,7 +280,8 @@ def test_api_accepts_one_title_for_every_language_and_default_reminders(api):
 @pytest.mark.parametrize("change, field", [
     ({"title": None}, "title"),
     ({"title": {"wo": "Jaay"}}, "title.fr"),
-    ({"title": {"de": "Verkaufen"}}, "title"),
+    ({"title": {"de": "Verkaufen"}}, "title.fr"),
+    ({"title": {"fr": "Vendre", "de": "Verkaufen"}}, "title.de"),
     ({"starts_at": "2026-12-09T10:00:00"}, "starts_at"),
     ({"starts_at": "next week"}, "starts_at"),
     ({"starts_at": "2026-11-30T10:00:00+00:00"}, "starts_at"),

@@ -63,7 +63,7 @@ class Refusal(ValueError):
 
     status = 422
 
-    def __init__(self, field: str, code: str, **params: Any):
+    def __init__(self, field: str, code: str, /, **params: Any):
         self.field, self.code, self.params = field, code, params
         super().__init__(f"{field}: {english(code, params)}")
 

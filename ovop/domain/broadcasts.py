@@ -10,86 +10,43 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ovop.domain.directory import Invalid, choice, has_real_producers, text, whole
+from ovop.core import keyset
+from ovop.core.errors import Invalid
+from ovop.domain import schemas
+from ovop.domain.directory import has_real_producers
 from ovop.language.i18n import LANGUAGES, for_channel, mark, sms_encoding, sms_segments, t
 from ovop.models import Broadcast, Cooperative, Producer, Product
-from ovop.domain.workshops import moment
 from ovop.messaging.notify import added as queued, notify
 
-FIELDS = ("text", "audience", "send_at")
-AUDIENCE_KEYS = ("cooperative_id", "product", "language")
-MAX_TEXT = 1600  # Twilio's limit for one message body
+MAX_TEXT = schemas.MAX_TEXT
 SCHEDULED, ENQUEUED = "scheduled", "enqueued"
 # The staff's own words, passed through the catalogue so the channel policy can send it like any message.
 TEXT_KEY = mark("broadcast.text")
 
 
-def create(session: Session, fields: dict, now: datetime) -> Broadcast:
-    """A broadcast from staff input: text {fr, wo, en} (one at least), audience, send_at (default now)."""
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
-        raise Invalid(unknown[0], f"unknown field (writable fields: {', '.join(FIELDS)})")
-    texts = _texts(fields.get("text"))
-    audience = check_audience(session, fields.get("audience"))
-    send_at = moment("send_at", fields.get("send_at")) or now
-    broadcast = Broadcast(text_fr=texts.get("fr"), text_wo=texts.get("wo"), text_en=texts.get("en"),
-                          audience=audience, send_at=send_at, status=SCHEDULED, created_at=now)
+def create(session: Session, data: dict, now: datetime) -> Broadcast:
+    """A broadcast (schemas.NewBroadcast): text {fr, wo, en} (one at least), audience, send_at (default now)."""
+    fields = schemas.parse(schemas.NewBroadcast, data)
+    audience = check_audience(session, fields.audience)
+    broadcast = Broadcast(text_fr=fields.text.fr, text_wo=fields.text.wo, text_en=fields.text.en,
+                          audience=audience, send_at=fields.send_at or now, status=SCHEDULED, created_at=now)
     session.add(broadcast)
     session.flush()
     return broadcast
 
 
-def _texts(value: Any) -> dict[str, str]:
-    """{lang: text}; a plain string is taken as French."""
-    if isinstance(value, str):
-        value = {"fr": value}
-    if not isinstance(value, dict) or not value:
-        raise Invalid("text", "must be an object {\"fr\": …, \"wo\": …, \"en\": …} with one text at least")
-    for lang in value:
-        if lang not in LANGUAGES:
-            raise Invalid("text", f"unknown language '{lang}' (use {', '.join(LANGUAGES)})")
-    texts = {lang: _body(f"text.{lang}", value.get(lang)) for lang in LANGUAGES}
-    texts = {lang: found for lang, found in texts.items() if found}
-    if not texts:
-        raise Invalid("text", "must hold one text at least")
-    return texts
-
-
-def _body(field: str, value: Any) -> str | None:
-    """A message text: line breaks kept (unlike directory.text), trimmed, within Twilio's length."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise Invalid(field, "must be a string")
-    lines = [" ".join(line.split()) for line in value.strip().splitlines()]
-    cleaned = "\n".join(lines).strip()
-    text(field, cleaned.replace("\n", " "), MAX_TEXT)  # the same refusals as any text (control characters…)
-    return cleaned or None
-
-
-def check_audience(session: Session, value: Any) -> dict[str, Any]:
+def check_audience(session: Session, audience: schemas.Audience | dict | None) -> dict[str, Any]:
     """{cooperative_id, product, language}, each optional; every one given must exist."""
-    if value is None:
+    if isinstance(audience, dict):
+        audience = schemas.parse(schemas.Audience, audience)
+    if audience is None:
         return {}
-    if not isinstance(value, dict):
-        raise Invalid("audience", "must be an object {\"cooperative_id\": …, \"product\": …, \"language\": …}")
-    unknown = sorted(set(value) - set(AUDIENCE_KEYS))
-    if unknown:
-        raise Invalid(f"audience.{unknown[0]}", f"unknown key (use {', '.join(AUDIENCE_KEYS)})")
-    audience: dict[str, Any] = {}
-    if value.get("cooperative_id") is not None:
-        cooperative_id = whole("audience.cooperative_id", value["cooperative_id"], minimum=1)
-        if session.get(Cooperative, cooperative_id) is None:
-            raise Invalid("audience.cooperative_id", f"there is no cooperative with id {cooperative_id}")
-        audience["cooperative_id"] = cooperative_id
-    if value.get("product") is not None:
-        code = text("audience.product", value["product"], 40, required=True).lower()
-        if session.scalar(select(Product.id).where(Product.code == code)) is None:
-            raise Invalid("audience.product", f"unknown product code '{code}'")
-        audience["product"] = code
-    if value.get("language") is not None:
-        audience["language"] = choice("audience.language", value["language"], LANGUAGES)
-    return audience
+    found = {name: value for name, value in audience.given().items() if value is not None}
+    if "cooperative_id" in found and session.get(Cooperative, found["cooperative_id"]) is None:
+        raise Invalid("audience.cooperative_id", "unknown_cooperative", id=found["cooperative_id"])
+    if "product" in found and session.scalar(select(Product.id).where(Product.code == found["product"])) is None:
+        raise Invalid("audience.product", "unknown_product", code=found["product"])
+    return found
 
 
 def audience_query(session: Session, audience: dict[str, Any]):
@@ -111,11 +68,11 @@ def audience_query(session: Session, audience: dict[str, Any]):
     return query.order_by(Producer.id)
 
 
-def preview(session: Session, fields: dict) -> dict[str, Any]:
+def preview(session: Session, data: dict) -> dict[str, Any]:
     """Who a broadcast would reach and what each language's text costs on SMS, without storing anything."""
-    texts = _texts(fields.get("text"))
-    audience = check_audience(session, fields.get("audience"))
-    moment("send_at", fields.get("send_at"))  # refused here as it would be when stored
+    fields = schemas.parse(schemas.NewBroadcast, data)  # refused here as it would be when stored
+    texts = {lang: text for lang, text in fields.text.given().items() if text}
+    audience = check_audience(session, fields.audience)
     counts: dict[str, dict[str, int]] = {lang: {"sms": 0, "whatsapp": 0} for lang in LANGUAGES}
     reached = audience_query(session, audience).order_by(None).subquery()
     for language, channel, number in session.execute(select(reached.c.language, reached.c.channel, func.count())
@@ -137,9 +94,12 @@ def _text_for(texts: dict[str, str], lang: str) -> str:
     return texts.get(lang) or texts.get("fr") or next(iter(texts.values()))
 
 
-def broadcasts(session: Session) -> list[Broadcast]:
-    """Every broadcast, newest send time first."""
-    return list(session.scalars(select(Broadcast).order_by(Broadcast.send_at.desc(), Broadcast.id.desc())))
+BROADCAST_KEYS = keyset.Order(keyset.desc(Broadcast.send_at, datetime), keyset.desc(Broadcast.id, int))
+
+
+def broadcasts(session: Session, window: keyset.Window | None = None) -> list[Broadcast]:
+    """Every broadcast, newest send time first; one page of them with a `window`."""
+    return keyset.fetch(session, select(Broadcast), BROADCAST_KEYS, window)
 
 
 def due(session: Session, now: datetime) -> list[Broadcast]:

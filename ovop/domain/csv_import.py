@@ -2,7 +2,7 @@
 
 `read` turns the uploaded bytes into rows, or raises one FileProblem saying what is wrong with the file as a
 whole (empty, binary, an Excel workbook, too big, no phone column…). `import_rows` creates each row's producer
-through ovop.domain.directory in its own savepoint, so a bad row is reported and the others still land.
+through ovop.domain.directory (which checks it with schemas.NewProducer, as for the API) in its own savepoint, so a bad row is reported and the others still land.
 
 Long files (up to MAX_ROWS rows; creating a producer takes a few milliseconds, so 20,000 rows take far longer
 than a request may: gunicorn's --timeout 14, a proxy's read timeout) are imported a chunk per request, and
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from ovop.core import clock
 from ovop.domain import directory
 from ovop.core.db import Database
-from ovop.domain.directory import DirectoryError, Duplicate
+from ovop.core.errors import Duplicate, Invalid, Refusal
 from ovop.models import Cooperative, ImportJob
 
 COLUMNS = ("phone", "name", "cooperative", "language", "channel", "products")
@@ -78,9 +78,10 @@ class RowReport:
     ok: bool
     kind: str  # created | bad_phone | unknown_cooperative | duplicate | invalid | too_many_values
     field: str | None = None
-    detail: str | None = None
+    code: str | None = None  # the refusal's code (ovop.core.errors) and its parameters
     phone: str = ""
     name: str = ""
+    params: dict | None = None
 
 
 def fold(word: str) -> str:
@@ -171,7 +172,7 @@ def fields_of(row: dict[str, str], cooperatives: dict[str, int]) -> dict:
     if row.get("cooperative"):
         found = cooperatives.get(fold(row["cooperative"]))
         if found is None:
-            raise directory.Invalid("cooperative", f"unknown cooperative '{row['cooperative']}'")
+            raise Invalid("cooperative", "unknown_cooperative_name", name=row["cooperative"])
         fields["cooperative_id"] = found
     if row.get("language"):
         word = fold(row["language"])
@@ -184,7 +185,7 @@ def fields_of(row: dict[str, str], cooperatives: dict[str, int]) -> dict:
     return fields
 
 
-def _kind(error: DirectoryError) -> str:
+def _kind(error: Refusal) -> str:
     if isinstance(error, Duplicate):
         return "duplicate"
     return {"phone": "bad_phone", "cooperative": "unknown_cooperative"}.get(error.field, "invalid")
@@ -207,8 +208,8 @@ def import_rows(session: Session, rows: list[dict[str, str]], deadline: float | 
         try:
             with session.begin_nested():
                 directory.create_producer(session, fields_of(row, cooperatives))
-        except DirectoryError as error:
-            reports.append(RowReport(line, False, _kind(error), error.field, error.reason, phone, name))
+        except Refusal as error:
+            reports.append(RowReport(line, False, _kind(error), error.field, error.code, phone, name, error.params))
             continue
         except IntegrityError:  # the same number added by someone else at this very moment
             reports.append(RowReport(line, False, "duplicate", "phone", None, phone, name))

@@ -12,7 +12,6 @@ must change exactly one row: two yeses at the same moment make exactly one accep
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,12 +21,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ovop.core import clock
+from ovop.core import clock, keyset
 from ovop.messaging.channels import UNDELIVERABLE
 from ovop.messaging.notify import notify as notify_producer, notify_staff
 from ovop.domain import stock
 from ovop.language import understand
-from ovop.domain.directory import (Invalid, cooperative_by_id, has_real_producers, known_fields, product_by_code, require, text)
+from ovop.core.errors import Invalid
+from ovop.domain import schemas
+from ovop.domain.directory import cooperative_by_id, has_real_producers, product_by_code
 from ovop.language.i18n import DEFAULT_LANGUAGE, format_date, mark
 from ovop.models import Cooperative, Order, OrderNotification, Producer, Product
 
@@ -37,10 +38,6 @@ STATUSES = (PENDING, ACCEPTED, PARTIAL, DECLINED, DELIVERED, CANCELLED, EXPIRED)
 CANCELLABLE = (PENDING, ACCEPTED, PARTIAL)
 DELIVERABLE = (ACCEPTED, PARTIAL)
 TOO_LATE = "too_late"  # an answer to an order someone else had already taken
-FIELDS = ("cooperative_id", "product", "quantity", "due_date", "note")
-READ_ONLY = ("id", "reference", "status", "unit", "accepted_by", "accepted_quantity", "accepted_at", "answers",
-             "overdue", "delivered_at", "cancelled_at", "created_at", "updated_at")
-MAX_QUANTITY = 1_000_000
 REMIND_AFTER = timedelta(hours=24)
 RECENT = timedelta(days=7)  # a closed order is still worth explaining to a late answer for this long
 
@@ -110,15 +107,14 @@ def params(order: Order, lang: str, config: dict) -> dict[str, str]:
 # --- creating and alerting ------------------------------------------------------------------------------
 
 def create_order(session: Session, config: dict, data: dict, *, now: datetime | None = None) -> Order:
-    """A new pending order from the staff's fields, with its reference; its producers are alerted at once."""
+    """A new pending order (schemas.NewOrder), with its reference; its producers are alerted at once."""
     now = now or clock.now()
-    fields = known_fields(data, FIELDS, READ_ONLY)
-    require(fields, ("cooperative_id", "product", "quantity", "due_date"))
-    cooperative = cooperative_by_id(session, fields["cooperative_id"])
-    product = _product(session, cooperative, fields["product"])
+    fields = schemas.parse(schemas.NewOrder, data)
+    cooperative = cooperative_by_id(session, fields.cooperative_id)
+    product = _product(session, cooperative, fields.product)
     order = Order(cooperative=cooperative, product=product, unit=product.unit, status=PENDING,
-                  quantity=_quantity(fields["quantity"]), due_date=_due_date(fields["due_date"], config, now),
-                  note=text("note", fields.get("note"), 500), created_at=now, updated_at=now)
+                  quantity=fields.quantity, due_date=_due_date(fields.due_date, config, now), note=fields.note,
+                  created_at=now, updated_at=now)
     session.add(order)
     session.flush()
     # From the id the database gave: two orders created at the same moment cannot get the same reference.
@@ -128,35 +124,20 @@ def create_order(session: Session, config: dict, data: dict, *, now: datetime | 
     return order
 
 
-def _product(session: Session, cooperative: Cooperative, code) -> Product:
+def _product(session: Session, cooperative: Cooperative, code: str) -> Product:
     """The product named by `code`, which the cooperative must make."""
     product = product_by_code(session, "product", code)
     if product not in cooperative.products:
-        raise Invalid("product", f"{cooperative.name} does not make '{product.code}'")
+        raise Invalid("product", "not_made_here", cooperative=cooperative.name, product=product.code)
     return product
 
 
-def _quantity(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Invalid("quantity", "must be a number")
-    if not 0 < value <= MAX_QUANTITY:
-        raise Invalid("quantity", f"must be more than 0 and at most {MAX_QUANTITY}")
-    return float(value)
-
-
-def _due_date(value, config: dict, now: datetime) -> date:
-    if not isinstance(value, str):
-        raise Invalid("due_date", "must be an ISO 8601 date, e.g. \"2026-12-15\"")
-    try:
-        due = date.fromisoformat(value.strip())
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise Invalid("due_date", "must be an ISO 8601 date, e.g. \"2026-12-15\"") from None
-        due = local_today(config, moment) if moment.tzinfo else moment.date()
+def _due_date(due: date | datetime, config: dict, now: datetime) -> date:
+    """The order's day: a date-time with an offset counts by the service's local day."""
+    if isinstance(due, datetime):
+        due = local_today(config, due) if due.tzinfo else due.date()
     if due < local_today(config, now):
-        raise Invalid("due_date", "is in the past")
+        raise Invalid("due_date", "in_the_past")
     return due
 
 
@@ -384,12 +365,16 @@ def expire(session: Session, order: Order, now: datetime) -> bool:
     return _move(session, order, PENDING, EXPIRED, now)
 
 
+ORDER_KEYS = keyset.Order(keyset.desc(Order.id, int))
+
+
 def orders(session: Session, *, status: str | None = None, cooperative_id: int | None = None,
-           options: tuple = ()) -> list[Order]:
-    """Orders, newest first, optionally of one status or cooperative (`options`: loader options)."""
-    query = select(Order).options(*options).order_by(Order.id.desc())
+           options: tuple = (), window: keyset.Window | None = None) -> list[Order]:
+    """Orders, newest first, optionally of one status or cooperative (`options`: loader options); one page of
+    them with a `window`."""
+    query = select(Order).options(*options)
     if status is not None:
         query = query.where(Order.status == status)
     if cooperative_id is not None:
         query = query.where(Order.cooperative_id == cooperative_id)
-    return list(session.scalars(query))
+    return keyset.fetch(session, query, ORDER_KEYS, window)

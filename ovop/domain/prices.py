@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ovop.domain.directory import Invalid, text, whole
+from ovop.core import keyset
+from ovop.core.errors import Invalid
+from ovop.domain import schemas
 from ovop.language.i18n import format_money, mark, t
 from ovop.models import PriceObservation, Producer, Product
 
 DEFAULT_MARKET = "Boutique OVOP Dakar"
-MAX_PRICE = 100_000_000
-MAX_LIST = 1000
-FIELDS = ("product", "price", "unit", "market", "observed_on")
 # One line per product in a tip, by which way the price went.
 LINE_KEYS = {"up": mark("price.line_up"), "down": mark("price.line_down"), "same": mark("price.line_same"),
              "new": mark("price.line_new")}
@@ -101,48 +100,33 @@ def tip(session: Session, producer: Producer, market: str = DEFAULT_MARKET) -> s
 
 # --- staff input ------------------------------------------------------------------------------------------
 
-def record(session: Session, fields: dict, today: date, market: str = DEFAULT_MARKET) -> PriceObservation:
-    """Store one observation from staff input; the price is whole F CFA and positive (Invalid otherwise)."""
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
-        raise Invalid(unknown[0], f"unknown field (writable fields: {', '.join(FIELDS)})")
-    code = text("product", fields.get("product"), 40, required=True)
-    product = session.scalar(select(Product).where(Product.code == code.lower()))
+def record(session: Session, data: dict, today: date, market: str = DEFAULT_MARKET) -> PriceObservation:
+    """Store one observation (schemas.NewPrice): a known product, whole F CFA, not observed after today."""
+    fields = schemas.parse(schemas.NewPrice, data)
+    product = session.scalar(select(Product).where(Product.code == fields.product))
     if product is None:
-        raise Invalid("product", f"unknown product code '{code}'")
-    price = whole("price", fields.get("price"), minimum=1, maximum=MAX_PRICE)
-    observed_on = day("observed_on", fields.get("observed_on")) or today
+        raise Invalid("product", "unknown_product", code=fields.product)
+    observed_on = fields.observed_on or today
     if observed_on > today:
-        raise Invalid("observed_on", "must not be in the future")
-    observation = PriceObservation(product_id=product.id, product=product, price=price,
-                                   unit=text("unit", fields.get("unit"), 20) or product.unit,
-                                   market=text("market", fields.get("market"), 120) or market,
+        raise Invalid("observed_on", "in_the_future")
+    observation = PriceObservation(product_id=product.id, product=product, price=fields.price,
+                                   unit=fields.unit or product.unit, market=fields.market or market,
                                    observed_on=observed_on)
     session.add(observation)
     session.flush()
     return observation
 
 
-def day(field: str, value: Any) -> date | None:
-    """A calendar date written YYYY-MM-DD, or None when absent."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise Invalid(field, "must be a date YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise Invalid(field, "must be a date YYYY-MM-DD") from None
+OBSERVATION_KEYS = keyset.Order(keyset.desc(PriceObservation.observed_on, date),
+                                keyset.desc(PriceObservation.id, int))
 
 
 def observations(session: Session, *, product: str | None = None, market: str | None = None,
-                 limit: int = 100) -> list[PriceObservation]:
-    """Observations newest first, filtered by product code and market."""
+                 window: keyset.Window | None = None) -> list[PriceObservation]:
+    """Observations newest first, filtered by product code and market; one page of them with a `window`."""
     query = select(PriceObservation).join(Product)
     if product:
         query = query.where(Product.code == product.strip().lower())
     if market:
         query = query.where(PriceObservation.market == market.strip())
-    limit = whole("limit", limit, minimum=1, maximum=MAX_LIST)
-    return list(session.scalars(query.order_by(PriceObservation.observed_on.desc(), PriceObservation.id.desc())
-                                .limit(limit)))
+    return keyset.fetch(session, query, OBSERVATION_KEYS, window)

@@ -316,7 +316,8 @@ class ProductChanges(Input):
 class NewProduct(ProductChanges):
     """A product: `code` is its stable name (lowercase letters, digits, underscores)."""
 
-    code: Annotated[Required(40), AfterValidator(_slug)]
+    code: Annotated[Required(40), AfterValidator(_slug), Field(json_schema_extra={"pattern": "^[a-z][a-z0-9_]*$"},
+                                                              examples=["savon_noir"])]
     unit: Required(20)
     names: NewNames
     aliases: Annotated[list[Required(80)], Field(max_length=MAX_ITEMS)] = []

@@ -5,22 +5,21 @@ or stale: the bot's answers, order acceptances, the dashboard's overview and the
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
-from ovop.domain.directory import Invalid, cooperative_by_id, known_fields, product_by_code, require, text
-from ovop.models import Cooperative, Producer, Product, StockReport
-from ovop.language.understand import MAX_QUANTITY
+from ovop.core import keyset
+from ovop.core.errors import Invalid
+from ovop.domain import schemas
+from ovop.domain.directory import cooperative_by_id, product_by_code
+from ovop.models import Cooperative, Producer, Product, StockReport, cooperative_products
 
 UNDO_WINDOW = timedelta(minutes=10)
 STALE_AFTER = timedelta(days=14)
 STAFF = "staff"  # the source of a staff correction (the bot writes "message" and "undo" lines)
-CORRECTION_FIELDS = ("cooperative_id", "product", "quantity", "note")
-MAX_NOTE = 500
 
 
 def is_low(quantity: float | None, product: Product) -> bool:
@@ -31,6 +30,15 @@ def is_low(quantity: float | None, product: Product) -> bool:
 def is_stale(report: StockReport | None, now: datetime) -> bool:
     """No report at all, or none for STALE_AFTER."""
     return report is None or report.reported_at < now - STALE_AFTER
+
+
+# The same two rules as SQL conditions on a level's report (None when never reported), to filter pages of levels.
+def _low_clause(report, product):
+    return and_(report.id.is_not(None), report.quantity < func.coalesce(product.low_stock_threshold, 0))
+
+
+def _stale_clause(report, now: datetime):
+    return or_(report.id.is_(None), report.reported_at < now - STALE_AFTER)
 
 
 @dataclass(frozen=True)
@@ -55,33 +63,46 @@ class Level:
     stale: bool
 
 
-def _standing():
+# Built once: building an alias costs more CPU than the query it serves takes to run.
+_UNDO = aliased(StockReport, name="undo")
+_LINE = aliased(StockReport, name="line")
+
+
+def _standing(report=StockReport):
     """Reports that count towards a level: not an undo line and not undone."""
-    undo = aliased(StockReport)
-    return (StockReport.source != "undo") & ~exists().where(undo.reverts_id == StockReport.id)
+    return (report.source != "undo") & ~exists().where(_UNDO.reverts_id == report.id)
+
+
+def _latest(cooperative_id, product_id):
+    """The id of the level of the (cooperative, product) given as columns of the enclosing query: the latest
+    standing report (an undo line or an undone report never is a level). The one home of that rule."""
+    return (select(_LINE.id).where(_LINE.cooperative_id == cooperative_id, _LINE.product_id == product_id,
+                                   _standing(_LINE))
+            .order_by(_LINE.reported_at.desc(), _LINE.id.desc()).limit(1).scalar_subquery())
 
 
 def current(session: Session, *, cooperative_id: int | None = None,
             product_id: int | None = None) -> dict[tuple[int, int], StockReport]:
-    """The current level of every (cooperative, product), or of those asked for, in one query: for each, the
-    latest standing report (an undo line or an undone report never is a level)."""
-    ranked = (select(StockReport.id, func.row_number().over(
-        partition_by=(StockReport.cooperative_id, StockReport.product_id),
-        order_by=(StockReport.reported_at.desc(), StockReport.id.desc())).label("rank"))
-        .where(_standing()))
+    """The current level of every (cooperative, product) reported, or of those asked for, in one query."""
+    pairs = select(StockReport.cooperative_id, StockReport.product_id).distinct()
     if cooperative_id is not None:
-        ranked = ranked.where(StockReport.cooperative_id == cooperative_id)
+        pairs = pairs.where(StockReport.cooperative_id == cooperative_id)
     if product_id is not None:
-        ranked = ranked.where(StockReport.product_id == product_id)
-    ranked = ranked.subquery()
-    latest = session.scalars(select(StockReport).join(ranked, ranked.c.id == StockReport.id)
-                             .where(ranked.c.rank == 1))
-    return {(report.cooperative_id, report.product_id): report for report in latest}
+        pairs = pairs.where(StockReport.product_id == product_id)
+    pairs = pairs.subquery()
+    latest = select(_latest(pairs.c.cooperative_id, pairs.c.product_id)).select_from(pairs)
+    found = session.scalars(select(StockReport).where(StockReport.id.in_(latest)))
+    return {(report.cooperative_id, report.product_id): report for report in found}
+
+
+# Read before every stock report: built once, and latest first along ix_stock_reports_level (indexes on the
+# level and on reverts_id), so that its cost does not grow with the ledger.
+_LEVEL = select(StockReport).where(StockReport.id == _latest(bindparam("cooperative_id"), bindparam("product_id")))
 
 
 def level(session: Session, cooperative_id: int, product_id: int) -> StockReport | None:
     """The current level of a product at a cooperative: its latest standing report."""
-    return current(session, cooperative_id=cooperative_id, product_id=product_id).get((cooperative_id, product_id))
+    return session.scalar(_LEVEL, {"cooperative_id": cooperative_id, "product_id": product_id})
 
 
 def standing_since(session: Session, since: datetime, limit: int) -> list[StockReport]:
@@ -92,26 +113,58 @@ def standing_since(session: Session, since: datetime, limit: int) -> list[StockR
     return rows[::-1]
 
 
-def levels(session: Session, now: datetime, *, cooperative_id: int | None = None,
-           product_id: int | None = None) -> list[Level]:
-    """One Level per product each cooperative makes or has reported, by cooperative id then product id."""
-    found = current(session, cooperative_id=cooperative_id, product_id=product_id)
-    products = {product.id: product for product in session.scalars(select(Product))}
-    cooperatives = select(Cooperative).options(selectinload(Cooperative.products)).order_by(Cooperative.id)
+# Every (cooperative, product) that has a level: the products a cooperative makes, and those it has reported.
+PAIRS = union(select(cooperative_products.c.cooperative_id, cooperative_products.c.product_id),
+              select(StockReport.cooperative_id, StockReport.product_id)).subquery("pairs")
+LEVEL_KEYS = keyset.Order(keyset.asc(PAIRS.c.cooperative_id, int), keyset.asc(PAIRS.c.product_id, int))
+# The overview's order: cooperatives by name, products by code.
+NAMED_LEVEL_KEYS = keyset.Order(keyset.asc(Cooperative.name, str), keyset.asc(Cooperative.id, int),
+                                keyset.asc(Product.code, str), keyset.asc(Product.id, int))
+_REPORT = aliased(StockReport, name="level_report")  # the report that is a level, in the queries below
+
+
+def _of_levels(query):
+    """`query` over every level: each pair, its cooperative, its product and its report (None: never one)."""
+    return (query.select_from(PAIRS).join(Cooperative, Cooperative.id == PAIRS.c.cooperative_id)
+            .join(Product, Product.id == PAIRS.c.product_id)
+            .outerjoin(_REPORT, _REPORT.id == _latest(PAIRS.c.cooperative_id, PAIRS.c.product_id)))
+
+
+_LEVELS = _of_levels(select(Cooperative, Product, _REPORT))
+
+
+def levels(session: Session, now: datetime, *, cooperative_id: int | None = None, product_id: int | None = None,
+           low: bool | None = None, stale: bool | None = None, attention: bool = False,
+           order: keyset.Order = LEVEL_KEYS, window: keyset.Window | None = None) -> list[Level]:
+    """One Level per product each cooperative makes or has reported, by cooperative id then product id (or
+    `order`); `low` and `stale` keep those that are (True) or are not (False), `attention` those low or stale;
+    one page of them with a `window`, read in one query that looks up the level of the page's rows only."""
+    query, report = _LEVELS, _REPORT
     if cooperative_id is not None:
-        cooperatives = cooperatives.where(Cooperative.id == cooperative_id)
-    rows = []
-    for cooperative in session.scalars(cooperatives):
-        product_ids = {product.id for product in cooperative.products}
-        product_ids |= {pid for coop_id, pid in found if coop_id == cooperative.id}
-        if product_id is not None:
-            product_ids &= {product_id}
-        for pid in sorted(product_ids):
-            report = found.get((cooperative.id, pid))
-            rows.append(Level(cooperative, products[pid], report,
-                              low=is_low(report.quantity if report else None, products[pid]),
-                              stale=is_stale(report, now)))
-    return rows
+        query = query.where(PAIRS.c.cooperative_id == cooperative_id)
+    if product_id is not None:
+        query = query.where(PAIRS.c.product_id == product_id)
+    if low is not None:
+        query = query.where(_low_clause(report, Product) if low else ~_low_clause(report, Product))
+    if stale is not None:
+        query = query.where(_stale_clause(report, now) if stale else ~_stale_clause(report, now))
+    if attention:
+        query = query.where(or_(_low_clause(report, Product), _stale_clause(report, now)))
+    rows = keyset.fetch(session, query, order, window)
+    found = keyset.Page(Level(cooperative, product, line, low=is_low(line.quantity if line else None, product),
+                              stale=is_stale(line, now)) for cooperative, product, line in rows)
+    found.next, found.previous = rows.next, rows.previous
+    return found
+
+
+def tally(session: Session, now: datetime) -> dict[str, int]:
+    """How many levels are low, stale though reported, and never reported, counted by the database."""
+    report = _REPORT
+    low, stale, never = session.execute(_of_levels(select(
+        func.count(case((_low_clause(report, Product), 1))),
+        func.count(case((and_(report.id.is_not(None), _stale_clause(report, now)), 1))),
+        func.count(case((report.id.is_(None), 1)))))).one()
+    return {"low": low, "stale": stale, "never": never}
 
 
 def record(session: Session, producer: Producer, product: Product, quantity: float, now: datetime,
@@ -149,47 +202,42 @@ def undo_last(session: Session, producer: Producer, now: datetime) -> list[Stock
 
 
 def correct(session: Session, data: dict, now: datetime) -> Recorded:
-    """A staff correction (`cooperative_id`, `product` code, `quantity`, optional `note`): a new ledger line
-    from staff, with no producer and no message, that becomes the level. Refusals are Invalid (field, reason)."""
-    fields = known_fields(data, CORRECTION_FIELDS)
-    require(fields, ("cooperative_id", "product", "quantity"))
-    cooperative = cooperative_by_id(session, fields["cooperative_id"])
-    product = _product(session, cooperative, fields["product"])
-    quantity = fields["quantity"]
-    if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity):
-        raise Invalid("quantity", "must be a number")
-    if not 0 <= quantity <= MAX_QUANTITY:
-        raise Invalid("quantity", f"must be between 0 and {MAX_QUANTITY}")
-    note = text("note", fields.get("note"), MAX_NOTE)
+    """A staff correction (schemas.StockCorrection: `cooperative_id`, `product` code, `quantity`, `note`): a new
+    ledger line from staff, with no producer and no message, that becomes the level."""
+    fields = schemas.parse(schemas.StockCorrection, data)
+    cooperative = cooperative_by_id(session, fields.cooperative_id)
+    product = _product(session, cooperative, fields.product)
     before = level(session, cooperative.id, product.id)
     report = StockReport(cooperative_id=cooperative.id, product_id=product.id, producer_id=None,
-                         quantity=float(quantity), unit=product.unit, reported_at=now, source=STAFF, note=note)
+                         quantity=fields.quantity, unit=product.unit, reported_at=now, source=STAFF,
+                         note=fields.note)
     session.add(report)
     session.flush()
     return Recorded(report=report, product=product, previous=before.quantity if before else None)
 
 
-def _product(session: Session, cooperative: Cooperative, code) -> Product:
+def _product(session: Session, cooperative: Cooperative, code: str) -> Product:
     """The product named by `code` if the cooperative makes it or has a level of it."""
     product = product_by_code(session, "product", code)
     if product not in cooperative.products and level(session, cooperative.id, product.id) is None:
-        raise Invalid("product", f"{cooperative.name} does not make '{product.code}'")
+        raise Invalid("product", "not_made_here", cooperative=cooperative.name, product=product.code)
     return product
 
 
+HISTORY_KEYS = keyset.Order(keyset.desc(StockReport.reported_at, datetime), keyset.desc(StockReport.id, int))
+
+
 def history(session: Session, *, cooperative_id: int | None = None, product_id: int | None = None,
-            after: tuple[datetime, int] | None = None, limit: int = 100) -> list[tuple[StockReport, bool]]:
+            window: keyset.Window | None = None) -> list[tuple[StockReport, bool]]:
     """Ledger lines newest first, each with whether it was undone (an undo line is a line of its own, with
-    source "undo" and `reverts_id`); `after` is the (reported_at, id) of the last line of the previous page."""
+    source "undo" and `reverts_id`); one page of them with a `window`."""
     undo = aliased(StockReport)
     query = select(StockReport, exists().where(undo.reverts_id == StockReport.id).label("undone"))
     if cooperative_id is not None:
         query = query.where(StockReport.cooperative_id == cooperative_id)
     if product_id is not None:
         query = query.where(StockReport.product_id == product_id)
-    if after is not None:
-        moment, last_id = after
-        query = query.where((StockReport.reported_at < moment)
-                            | ((StockReport.reported_at == moment) & (StockReport.id < last_id)))
-    query = query.order_by(StockReport.reported_at.desc(), StockReport.id.desc()).limit(limit)
-    return [(report, bool(undone)) for report, undone in session.execute(query)]
+    rows = keyset.fetch(session, query, HISTORY_KEYS, window)
+    lines = keyset.Page((report, bool(undone)) for report, undone in rows)
+    lines.next, lines.previous = rows.next, rows.previous
+    return lines

@@ -13,7 +13,10 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ovop.domain.directory import Invalid, text, whole
+from ovop.core import keyset
+
+from ovop.core.errors import Invalid
+from ovop.domain import schemas
 from ovop.language.i18n import LANGUAGES, format_datetime, mark
 from ovop.domain.prices import DEFAULT_MARKET
 from ovop.models import PriceObservation, Producer, Product, Registration, Workshop
@@ -23,9 +26,7 @@ from ovop.messaging.notify import notify, withdraw
 REGISTERED, WAITLISTED, CANCELLED, ATTENDED = "registered", "waitlisted", "cancelled", "attended"
 HOLDING_SEAT = (REGISTERED, ATTENDED)
 ACTIVE = (REGISTERED, WAITLISTED)
-MAX_CAPACITY = 10_000
-MAX_DAYS_BEFORE = 30
-FIELDS = ("title", "description", "starts_at", "location", "capacity", "registration_deadline", "reminders")
+MAX_DAYS_BEFORE = schemas.MAX_DAYS_BEFORE
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,18 @@ def workshop(session: Session, workshop_id: Any) -> Workshop | None:
     return session.get(Workshop, workshop_id) if isinstance(workshop_id, int) and workshop_id > 0 else None
 
 
-def workshops(session: Session, *, upcoming_after: datetime | None = None) -> list[Workshop]:
-    """Workshops by start time; only those not started yet when `upcoming_after` is given."""
-    query = select(Workshop).order_by(Workshop.starts_at, Workshop.id)
+WORKSHOP_KEYS = keyset.Order(keyset.asc(Workshop.starts_at, datetime), keyset.asc(Workshop.id, int))
+REGISTRATION_KEYS = keyset.Order(keyset.asc(Registration.created_at, datetime), keyset.asc(Registration.id, int))
+
+
+def workshops(session: Session, *, upcoming_after: datetime | None = None,
+              window: keyset.Window | None = None) -> list[Workshop]:
+    """Workshops by start time; only those not started yet when `upcoming_after` is given; one page of them
+    with a `window`."""
+    query = select(Workshop)
     if upcoming_after is not None:
         query = query.where(Workshop.starts_at > upcoming_after)
-    return list(session.scalars(query))
+    return keyset.fetch(session, query, WORKSHOP_KEYS, window)
 
 
 def is_open(item: Workshop, now: datetime) -> bool:
@@ -117,10 +124,12 @@ def registrations_of(session: Session, producer: Producer, now: datetime) -> lis
                                 .order_by(Workshop.starts_at, Workshop.id)))
 
 
-def registrations(session: Session, item: Workshop) -> list[Registration]:
-    """Every registration of a workshop, in the order they were made."""
-    return list(session.scalars(select(Registration).where(Registration.workshop_id == item.id)
-                                .order_by(Registration.created_at, Registration.id)))
+def registrations(session: Session, item: Workshop, window: keyset.Window | None = None,
+                  options: tuple = ()) -> list[Registration]:
+    """Every registration of a workshop, in the order they were made; one page of them with a `window`
+    (`options`: loader options)."""
+    return keyset.fetch(session, select(Registration).where(Registration.workshop_id == item.id).options(*options),
+                        REGISTRATION_KEYS, window)
 
 
 # --- changing seats ---------------------------------------------------------------------------------------
@@ -267,99 +276,64 @@ def holding_seat_at(session: Session, item: Workshop, moment: datetime) -> list[
 
 # --- staff input ------------------------------------------------------------------------------------------
 
-def create(session: Session, fields: dict, now: datetime) -> Workshop:
-    """A new workshop from staff input, checked field by field (Invalid names the field)."""
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
-        raise Invalid(unknown[0], f"unknown field (writable fields: {', '.join(FIELDS)})")
-    titles = _texts("title", fields.get("title"), 200, required=True)
-    descriptions = _texts("description", fields.get("description"), 2000)
-    starts_at = moment("starts_at", fields.get("starts_at"), required=True)
-    if starts_at <= now:
-        raise Invalid("starts_at", "must be in the future")
-    deadline = moment("registration_deadline", fields.get("registration_deadline"))
-    if deadline is not None and deadline > starts_at:
-        raise Invalid("registration_deadline", "must not be after starts_at")
-    item = Workshop(starts_at=starts_at, registration_deadline=deadline, created_at=now,
-                    location=text("location", fields.get("location"), 200, required=True),
-                    capacity=whole("capacity", fields.get("capacity"), minimum=1, maximum=MAX_CAPACITY),
-                    reminders=reminder_offsets(fields["reminders"]) if fields.get("reminders") is not None else None)
-    for lang in LANGUAGES:
-        setattr(item, f"title_{lang}", titles.get(lang))
-        setattr(item, f"description_{lang}", descriptions.get(lang))
+def create(session: Session, data: dict, now: datetime) -> Workshop:
+    """A new workshop (schemas.NewWorkshop); it starts in the future, at most one reminder per day before."""
+    fields = schemas.parse(schemas.NewWorkshop, data)
+    item = Workshop(created_at=now, capacity=fields.capacity,
+                    reminders=_reminders(fields.reminders) if fields.reminders is not None else None)
+    _set(item, fields, now)
     session.add(item)
     session.flush()
     return item
 
 
-def _texts(field: str, value: Any, max_len: int, *, required: bool = False) -> dict[str, str]:
-    """One text (taken as French, the reference) or {fr, wo, en}; French is needed when any is given."""
-    if value is None and not required:
-        return {}
-    if isinstance(value, str) or value is None:
-        return {"fr": text(field, value, max_len, required=True)}
-    if not isinstance(value, dict):
-        raise Invalid(field, "must be a text or an object {\"fr\": …, \"wo\": …, \"en\": …}")
-    for lang in value:
-        if lang not in LANGUAGES:
-            raise Invalid(field, f"unknown language '{lang}' (use {', '.join(LANGUAGES)})")
-    texts = {lang: text(f"{field}.{lang}", value.get(lang), max_len) for lang in LANGUAGES}
-    if not texts["fr"]:
-        raise Invalid(f"{field}.fr", "is required (French is the text every language falls back to)")
-    return {lang: found for lang, found in texts.items() if found}
-
-
-def moment(field: str, value: Any, *, required: bool = False) -> datetime | None:
-    """An ISO 8601 date-time with its UTC offset (a time without one is ambiguous, so refused), in UTC."""
-    if value is None:
-        if required:
-            raise Invalid(field, "is required")
-        return None
-    if not isinstance(value, str):
-        raise Invalid(field, "must be an ISO 8601 date-time string, e.g. 2026-12-10T10:00:00+00:00")
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise Invalid(field, "must be an ISO 8601 date-time, e.g. 2026-12-10T10:00:00+00:00") from None
-    if parsed.tzinfo is None:
-        raise Invalid(field, "needs a UTC offset, e.g. 2026-12-10T10:00:00+00:00 (Dakar is +00:00)")
-    return parsed.astimezone(timezone.utc)
-
-
-def reminder_offsets(value: Any) -> list[dict[str, Any]]:
-    """[{"days_before": 2, "time": "09:00"}, …]: at most one reminder per day before the workshop."""
-    if not isinstance(value, list):
-        raise Invalid("reminders", "must be a list such as [{\"days_before\": 2, \"time\": \"09:00\"}]")
-    offsets, seen = [], set()
-    for spec in value:
-        if not isinstance(spec, dict) or set(spec) - {"days_before", "time"}:
-            raise Invalid("reminders", "each reminder is {\"days_before\": 0-30, \"time\": \"HH:MM\"}")
-        days = whole("reminders.days_before", spec.get("days_before"), maximum=MAX_DAYS_BEFORE)
-        at = _local_time("reminders.time", spec.get("time", "09:00"))
-        if days in seen:
-            raise Invalid("reminders.days_before", f"two reminders {days} days before")
-        seen.add(days)
-        offsets.append({"days_before": days, "time": at})
-    return sorted(offsets, key=lambda spec: -spec["days_before"])
-
-
-def _local_time(field: str, value: Any) -> str:
-    """A local time of day written HH:MM, normalised ("7:30" -> "07:30")."""
-    try:
-        if isinstance(value, str):
-            moment_of_day = parse_hhmm(value)
-            return moment_of_day.strftime("%H:%M")
-    except ValueError:
+def update(session: Session, item: Workshop, data: dict, now: datetime, config: dict) -> Workshop:
+    """Change a workshop's text, time, place and capacity (schemas.WorkshopChanges); never fewer seats than
+    are given; a larger capacity seats the waitlist in order."""
+    fields = schemas.parse(schemas.WorkshopChanges, data)
+    held = item.capacity - seats_left(item, counts(session, [item.id])[item.id])
+    if fields.capacity < held:
+        raise Invalid("capacity", "below_seats_taken", taken=held)
+    _set(item, fields, now)
+    item.capacity = fields.capacity
+    session.flush()
+    while promote(session, item, now, config) is not None:
         pass
-    raise Invalid(field, "must be a local time HH:MM, e.g. 09:00")
+    return item
+
+
+def _set(item: Workshop, fields: schemas.WorkshopChanges, now: datetime) -> None:
+    """Texts, time and place; a start that moves must stay in the future, the deadline not after it."""
+    if fields.starts_at != item.starts_at and fields.starts_at <= now:
+        raise Invalid("starts_at", "not_in_the_future")
+    if fields.registration_deadline is not None and fields.registration_deadline > fields.starts_at:
+        raise Invalid("registration_deadline", "after_start")
+    item.starts_at, item.registration_deadline = fields.starts_at, fields.registration_deadline
+    item.location = fields.location
+    for lang in LANGUAGES:
+        setattr(item, f"title_{lang}", getattr(fields.title, lang))
+    # No description clears it; one given changes the languages it names (a form may edit French only).
+    descriptions = fields.description.given() if fields.description is not None else dict.fromkeys(LANGUAGES)
+    for lang, description in descriptions.items():
+        setattr(item, f"description_{lang}", description)
+
+
+def _reminders(reminders: list[schemas.Reminder]) -> list[dict[str, Any]]:
+    """[{"days_before": 2, "time": "09:00"}, …], furthest first: at most one reminder per day before."""
+    seen: set[int] = set()
+    for reminder in reminders:
+        if reminder.days_before in seen:
+            raise Invalid("reminders.days_before", "repeated_reminder", days=reminder.days_before)
+        seen.add(reminder.days_before)
+    return [{"days_before": reminder.days_before, "time": reminder.time}
+            for reminder in sorted(reminders, key=lambda reminder: -reminder.days_before)]
 
 
 # --- demo data ------------------------------------------------------------------------------------------
 
-def load_demo_workshops_and_prices(session: Session, data: dict, now: datetime, config: dict | None = None
-                                   ) -> dict[str, int]:
+def load_demo_workshops_and_prices(session: Session, data: dict, now: datetime, config: dict) -> dict[str, int]:
     """Add the demo file's workshops (days from now, local time) and prices (observed today) when missing."""
-    tz = timezone_of(config or {})
+    tz = timezone_of(config)
     added = {"workshops": 0, "prices": 0}
     today = now.astimezone(tz).date()
     for spec in data.get("workshops", []):

@@ -2,7 +2,7 @@
 
 PostgreSQL refuses a NUL byte in text and the driver cannot encode a lone surrogate ("\\ud800" in JSON): a view
 handing either to a query would answer 500. The API and the dashboard refuse them up front instead, naming the
-field, in the words the domain uses for the same refusal (ovop.domain.directory.text).
+field, with the code the input schemas use for the same refusal (ovop.domain.schemas).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-REASON = "must not contain control characters"
+CODE = "control_characters"
 MAX_DEPTH = 20  # the deepest body the API takes is three levels (a broadcast's audience)
 
 
@@ -28,7 +28,8 @@ def first_unstorable(pairs: Iterable[tuple[str, list[str]]]) -> str | None:
 
 
 def json_problem(data: Any) -> tuple[str, str] | None:
-    """(field, reason) for the first string that cannot be stored or the first part nested too deep, else None.
+    """(field, CODE) for the first string that cannot be stored, (field, "too_deep") for the first part nested
+    too deep, else None.
 
     Walks without recursion: the parser already accepted up to Python's recursion limit.
     """
@@ -36,14 +37,14 @@ def json_problem(data: Any) -> tuple[str, str] | None:
     while stack:
         value, where, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return where or "body", f"is nested more than {MAX_DEPTH} levels deep"
+            return where or "body", "too_deep"
         if isinstance(value, str):
             if not storable(value):
-                return where or "body", REASON
+                return where or "body", CODE
         elif isinstance(value, dict):
             for key, item in value.items():
                 if not storable(key):
-                    return where or "body", REASON
+                    return where or "body", CODE
                 stack.append((item, f"{where}.{key}" if where else key, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, where, depth + 1) for item in value)

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ovop.web import inputs
-from ovop.domain import directory
+from ovop.web.api import openapi as description
 from ovop.core.db import Database
+from ovop.core.errors import Invalid, Refusal, english
+from ovop.domain import schemas
 from ovop.web.request_limits import limit_body
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix="/api/v1", template_folder="templates")
 # The largest body a staff tool needs to send is a broadcast in three languages (3 × 1,600 characters, under
 # 30 KB even with every character escaped); more is refused with 413 before it is read.
 MAX_BODY = 128 * 1024
@@ -48,15 +50,14 @@ def _http_error(error: HTTPException):
     return jsonify(error=error.description or error.name), error.code
 
 
-# The directory's refusals, for every resource.
-@bp.errorhandler(directory.Invalid)
-def _invalid(error: directory.Invalid):
-    return {"error": str(error), "field": error.field}, 422
-
-
-@bp.errorhandler(directory.Duplicate)
-def _duplicate(error: directory.Duplicate):
-    return {"error": str(error), "field": error.field}, 409
+@bp.errorhandler(Refusal)
+def _refused(error: Refusal):
+    """Input refused by a schema or the domain: 422 (409 for a value taken), the field, the code and its
+    parameters, and the reason in English for a person reading the answer."""
+    params = {key: value if isinstance(value, (str, int, float, bool, list)) else str(value)
+              for key, value in error.params.items()}
+    return {"error": f"{error.field}: {english(error.code, params)}", "field": error.field, "code": error.code,
+            "params": params}, error.status
 
 
 @bp.errorhandler(IntegrityError)
@@ -83,6 +84,8 @@ def _unknown_route():
 def _authorise():
     """Every call carries `Authorization: Bearer $ADMIN_TOKEN`; its query string must hold storable text."""
     limit_body(MAX_BODY)  # before anything reads the body
+    if request.endpoint == "api.openapi_json":
+        return None
     expected = current_app.config["ADMIN_TOKEN"]
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")
@@ -91,7 +94,7 @@ def _authorise():
     field = inputs.first_unstorable(request.args.lists()) or inputs.first_unstorable(
         (name, [value]) for name, value in (request.view_args or {}).items() if isinstance(value, str))
     if field is not None:
-        raise directory.Invalid(field, inputs.REASON)
+        raise Invalid(field, inputs.CODE)
     g.db = current_app.extensions["ovop"].db
 
 
@@ -108,16 +111,32 @@ def json_body() -> dict:
         raise ApiError(400, "the body must be a JSON object")
     problem = inputs.json_problem(data)
     if problem is not None:
-        field, reason = problem
-        if reason != inputs.REASON:
-            raise ApiError(400, f"the body {reason}", field=field)
-        raise directory.Invalid(field, reason)
+        field, code = problem
+        if code != inputs.CODE:
+            raise ApiError(400, f"the body is nested more than {inputs.MAX_DEPTH} levels deep", field=field)
+        raise Invalid(field, code)
     return data
 
 
-def items(rows) -> dict:
-    """A list answer: {"items": [...]}."""
-    return {"items": list(rows)}
+def query(schema: type[schemas.Query]):
+    """The query string checked against `schema` (an empty value is none; paging parameters are read apart)."""
+    return schemas.parse_query(schema, request.args.to_dict())
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """The API's OpenAPI 3.1 description; public, as it holds no data."""
+    return jsonify(description.document(current_app))
+
+
+def docs():
+    """The docs page: the same description as a page, server-rendered, nothing fetched from elsewhere."""
+    return render_template("api_docs.html", openapi_url=url_for("api.openapi_json"),
+                           **description.pages(description.document(current_app)))
+
+
+# At /api/docs, beside the versioned API rather than in it; public like the description.
+bp.record_once(lambda state: state.app.add_url_rule("/api/docs", "api_docs", docs))
 
 
 # Resources register their routes on `bp` when imported.

@@ -1,7 +1,8 @@
 """Broadcasts in the staff API: a text per language to an audience, now or later, and a preview of its cost."""
 from __future__ import annotations
 
-from ovop.web.api import ApiError, bp, database, items, json_body
+from ovop.web import paging
+from ovop.web.api import ApiError, bp, database, json_body
 from ovop.domain import broadcasts, directory
 from ovop.core import clock
 from ovop.models import Broadcast
@@ -33,15 +34,17 @@ def create_broadcast():
 @bp.post("/broadcasts/preview")
 def preview_broadcast():
     """Producers reached and SMS segments per language, without storing or sending anything."""
-    body = directory.known_fields(json_body(), broadcasts.FIELDS)
+    data = json_body()
     with database().transaction() as session:
-        return broadcasts.preview(session, body)
+        return broadcasts.preview(session, data)
 
 
 @bp.get("/broadcasts")
 def list_broadcasts():
+    """Newest send time first, a page at a time (`?limit=`, `?after=`)."""
+    window = paging.window(broadcasts.BROADCAST_KEYS)
     with database().transaction() as session:
-        return items(broadcast_json(broadcast) for broadcast in broadcasts.broadcasts(session))
+        return paging.answer(broadcasts.broadcasts(session, window), broadcasts.BROADCAST_KEYS, broadcast_json)
 
 
 @bp.get(f"/broadcasts/<{ID}:broadcast_id>")

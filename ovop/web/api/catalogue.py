@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 
-from ovop.web.api import ApiError, bp, database, items, json_body
+from ovop.web import paging
+from ovop.web.api import ApiError, bp, database, json_body
 from ovop.domain import directory
 from ovop.models import Cooperative, Product
 
-COOPERATIVE_FIELDS = ("name", "region", "products")
-PRODUCT_FIELDS = ("code", "unit", "names", "aliases", "low_stock_threshold")
-COOPERATIVE_READ_ONLY = ("id", "created_at")
-PRODUCT_READ_ONLY = ("id", "created_at", "learnt_aliases")
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
 
@@ -30,16 +27,17 @@ def product_json(product: Product) -> dict:
 
 @bp.post("/cooperatives")
 def create_cooperative():
-    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, COOPERATIVE_READ_ONLY)
     with database().transaction() as session:
-        answer = cooperative_json(directory.create_cooperative(session, fields))
+        answer = cooperative_json(directory.create_cooperative(session, json_body()))
     return answer, 201
 
 
 @bp.get("/cooperatives")
 def list_cooperatives():
+    """Cooperatives by name, a page at a time (`?limit=`, `?after=`)."""
+    window = paging.window(directory.COOPERATIVE_KEYS)
     with database().transaction() as session:
-        return items(cooperative_json(cooperative) for cooperative in directory.cooperatives(session))
+        return paging.answer(directory.cooperatives(session, window), directory.COOPERATIVE_KEYS, cooperative_json)
 
 
 @bp.get(f"/cooperatives/<{ID}:cooperative_id>")
@@ -50,9 +48,9 @@ def get_cooperative(cooperative_id: int):
 
 @bp.patch(f"/cooperatives/<{ID}:cooperative_id>")
 def update_cooperative(cooperative_id: int):
-    fields = directory.known_fields(json_body(), COOPERATIVE_FIELDS, COOPERATIVE_READ_ONLY)
+    data = json_body()
     with database().transaction() as session:
-        cooperative = directory.update_cooperative(session, _cooperative(session, cooperative_id), fields)
+        cooperative = directory.update_cooperative(session, _cooperative(session, cooperative_id), data)
         session.flush()
         return cooperative_json(cooperative)
 
@@ -66,16 +64,17 @@ def _cooperative(session, cooperative_id: int) -> Cooperative:
 
 @bp.post("/products")
 def create_product():
-    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, PRODUCT_READ_ONLY)
     with database().transaction() as session:
-        answer = product_json(directory.create_product(session, fields))
+        answer = product_json(directory.create_product(session, json_body()))
     return answer, 201
 
 
 @bp.get("/products")
 def list_products():
+    """Products by code, a page at a time (`?limit=`, `?after=`)."""
+    window = paging.window(directory.PRODUCT_KEYS)
     with database().transaction() as session:
-        return items(product_json(product) for product in directory.products(session))
+        return paging.answer(directory.products(session, window), directory.PRODUCT_KEYS, product_json)
 
 
 @bp.get("/products/<key>")
@@ -86,9 +85,9 @@ def get_product(key: str):
 
 @bp.patch("/products/<key>")
 def update_product(key: str):
-    fields = directory.known_fields(json_body(), PRODUCT_FIELDS, PRODUCT_READ_ONLY)
+    data = json_body()
     with database().transaction() as session:
-        product = directory.update_product(session, _product(session, key), fields)
+        product = directory.update_product(session, _product(session, key), data)
         session.flush()
         return product_json(product)
 

@@ -1,10 +1,10 @@
 """The message log in the staff API: what came in and went out, newest first."""
 from __future__ import annotations
 
-from flask import request
 
-from ovop.web.api import bp, database, items
-from ovop.domain import directory
+from ovop.web import paging
+from ovop.web.api import bp, database, query
+from ovop.domain import directory, schemas
 from ovop.models import Message
 
 
@@ -17,11 +17,11 @@ def message_json(message: Message) -> dict:
 
 @bp.get("/messages")
 def list_messages():
-    args = request.args
-    producer_id = directory.query_int("producer_id", args.get("producer_id"))
-    limit = directory.query_int("limit", args.get("limit"), maximum=directory.MAX_MESSAGE_LIMIT)
+    """Newest first, a page at a time; `?phone=`, `?producer_id=`, `?direction=`, `?status=`, `?channel=`."""
+    filters = query(schemas.MessageQuery)
+    window = paging.window(directory.MESSAGE_KEYS)
     with database().transaction() as session:
-        found = directory.messages(session, phone_number=args.get("phone"), direction=args.get("direction"),
-                                   producer_id=producer_id, status=args.get("status"),
-                                   channel=args.get("channel"), limit=limit)
-        return items(message_json(message) for message in found)
+        found = directory.messages(session, phone_number=filters.phone, direction=filters.direction,
+                                   producer_id=filters.producer_id, status=filters.status, channel=filters.channel,
+                                   window=window)
+        return paging.answer(found, directory.MESSAGE_KEYS, message_json)

@@ -1,12 +1,13 @@
 """Orders in the staff API: create (the producers are alerted at once), follow the answers, cancel, deliver."""
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ovop.web.api import ApiError, bp, database, items, json_body
-from ovop.domain import directory, orders
+from ovop.web import paging
+from ovop.web.api import ApiError, bp, database, json_body, query
+from ovop.domain import directory, orders, schemas
 from ovop.models import Order
 
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
@@ -54,14 +55,13 @@ def create_order():
 
 @bp.get("/orders")
 def list_orders():
-    status = request.args.get("status") or None
-    if status is not None and status not in orders.STATUSES:
-        raise directory.Invalid("status", f"must be one of {', '.join(orders.STATUSES)}")
-    cooperative_id = directory.query_int("cooperative_id", request.args.get("cooperative_id"))
+    """Newest first, a page at a time; `?status=` and `?cooperative_id=` narrow them."""
+    filters = query(schemas.OrderQuery)
+    window = paging.window(orders.ORDER_KEYS)
     with database().transaction() as session:
-        found = orders.orders(session, status=status, cooperative_id=cooperative_id,
+        found = orders.orders(session, status=filters.status, cooperative_id=filters.cooperative_id, window=window,
                               options=(selectinload(Order.notifications), selectinload(Order.product)))
-        return items(_json(order) for order in found)
+        return paging.answer(found, orders.ORDER_KEYS, _json)
 
 
 @bp.get(f"/orders/<{ID}:order_id>")

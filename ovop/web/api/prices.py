@@ -1,11 +1,12 @@
 """Price observations in the staff API: what a product sold for, where and when (whole F CFA)."""
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 
-from ovop.web.api import bp, database, items, json_body
+from ovop.web import paging
+from ovop.web.api import bp, database, json_body, query
 from ovop.core import clock
-from ovop.domain import directory, prices
+from ovop.domain import prices, schemas
 from ovop.models import PriceObservation
 from ovop.core.localtime import timezone_of
 
@@ -30,9 +31,9 @@ def create_price():
 
 @bp.get("/prices")
 def list_prices():
-    """Observations newest first; `?product=&market=&limit=` narrow them."""
-    limit = directory.query_int("limit", request.args.get("limit"), maximum=prices.MAX_LIST) or 100
+    """Observations newest first, a page at a time; `?product=&market=` narrow them."""
+    filters = query(schemas.PriceQuery)
+    window = paging.window(prices.OBSERVATION_KEYS)
     with database().transaction() as session:
-        found = prices.observations(session, product=request.args.get("product"),
-                                    market=request.args.get("market"), limit=limit)
-        return items(price_json(observation) for observation in found)
+        found = prices.observations(session, product=filters.product, market=filters.market, window=window)
+        return paging.answer(found, prices.OBSERVATION_KEYS, price_json)

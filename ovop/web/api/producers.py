@@ -1,14 +1,12 @@
 """Producers in the staff API: register, find, correct, and erase on request."""
 from __future__ import annotations
 
-from flask import request
 
-from ovop.web.api import ApiError, bp, database, items, json_body
-from ovop.domain import directory
+from ovop.web import paging
+from ovop.web.api import ApiError, bp, database, json_body, query
+from ovop.domain import directory, schemas
 from ovop.models import Producer
 
-FIELDS = ("phone", "name", "cooperative_id", "language", "channel", "products", "sandbox")
-READ_ONLY = ("id", "opted_out", "last_inbound_at", "created_at")
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
 
@@ -27,18 +25,19 @@ def producer_json(producer: Producer) -> dict:
 
 @bp.post("/producers")
 def create_producer():
-    fields = directory.known_fields(json_body(), FIELDS, READ_ONLY)
     with database().transaction() as session:
-        answer = producer_json(directory.create_producer(session, fields))
+        answer = producer_json(directory.create_producer(session, json_body()))
     return answer, 201
 
 
 @bp.get("/producers")
 def list_producers():
-    cooperative_id = directory.query_int("cooperative_id", request.args.get("cooperative_id"))
+    """Producers by name, a page at a time; `?cooperative_id=` and `?q=` (name or number) narrow them."""
+    filters = query(schemas.ProducerQuery)
+    window = paging.window(directory.PRODUCER_KEYS)
     with database().transaction() as session:
-        found = directory.producers(session, cooperative_id=cooperative_id, q=request.args.get("q"))
-        return items(producer_json(producer) for producer in found)
+        found = directory.producers(session, cooperative_id=filters.cooperative_id, q=filters.q, window=window)
+        return paging.answer(found, directory.PRODUCER_KEYS, producer_json)
 
 
 @bp.get(f"/producers/<{ID}:producer_id>")
@@ -49,9 +48,9 @@ def get_producer(producer_id: int):
 
 @bp.patch(f"/producers/<{ID}:producer_id>")
 def update_producer(producer_id: int):
-    fields = directory.known_fields(json_body(), FIELDS, READ_ONLY)
+    data = json_body()
     with database().transaction() as session:
-        producer = directory.update_producer(session, _producer(session, producer_id), fields)
+        producer = directory.update_producer(session, _producer(session, producer_id), data)
         session.flush()
         return producer_json(producer)
 

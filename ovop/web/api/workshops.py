@@ -1,11 +1,11 @@
 """Workshops in the staff API: create and list them, see who registered, mark who attended."""
 from __future__ import annotations
 
-from flask import request
 
-from ovop.web.api import ApiError, bp, database, items, json_body
+from ovop.web import paging
+from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.core import clock
-from ovop.domain import directory, workshops
+from ovop.domain import directory, schemas, workshops
 from ovop.models import Registration, Workshop
 
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
@@ -48,12 +48,13 @@ def create_workshop():
 
 @bp.get("/workshops")
 def list_workshops():
-    """Every workshop by start time; `?upcoming=true` keeps those not started yet."""
-    upcoming = request.args.get("upcoming", "").lower() in ("1", "true", "yes")
+    """Workshops by start time, a page at a time; `?upcoming=true` keeps those not started yet."""
+    upcoming = query(schemas.WorkshopQuery).upcoming
+    window = paging.window(workshops.WORKSHOP_KEYS)
     with database().transaction() as session:
-        found = workshops.workshops(session, upcoming_after=clock.now() if upcoming else None)
+        found = workshops.workshops(session, upcoming_after=clock.now() if upcoming else None, window=window)
         counted = workshops.counts(session, [item.id for item in found])
-        return items(workshop_json(item, counted[item.id]) for item in found)
+        return paging.answer(found, workshops.WORKSHOP_KEYS, lambda item: workshop_json(item, counted[item.id]))
 
 
 @bp.get(f"/workshops/<{ID}:workshop_id>")
@@ -65,22 +66,23 @@ def get_workshop(workshop_id: int):
 
 @bp.get(f"/workshops/<{ID}:workshop_id>/registrations")
 def list_registrations(workshop_id: int):
-    """Registrations in the order they were made; waitlisted ones carry their position."""
+    """Registrations in the order they were made, a page at a time; waitlisted ones carry their position."""
+    window = paging.window(workshops.REGISTRATION_KEYS)
     with database().transaction() as session:
         item = _workshop(session, workshop_id)
-        places = {registration.id: n for n, registration in enumerate(workshops.waitlist(session, item.id), 1)}
-        return items(registration_json(registration, places.get(registration.id))
-                     for registration in workshops.registrations(session, item))
+        found = workshops.registrations(session, item, window)
+        # Positions count from the head of the waitlist, which may lie on earlier pages: one workshop's waitlist.
+        places = {registration.id: n for n, registration in enumerate(workshops.waitlist(session, item.id), 1)} \
+            if any(registration.status == workshops.WAITLISTED for registration in found) else {}
+        return paging.answer(found, workshops.REGISTRATION_KEYS,
+                             lambda registration: registration_json(registration, places.get(registration.id)))
 
 
 @bp.post(f"/workshops/<{ID}:workshop_id>/attendance")
 def mark_attendance(workshop_id: int):
     """{"producer_id": 7, "attended": true}: the producer came (false corrects a mistake)."""
-    body = directory.known_fields(json_body(), ("producer_id", "attended"))
-    producer_id = directory.whole("producer_id", body.get("producer_id"), minimum=1)
-    attended = body.get("attended", True)
-    if not isinstance(attended, bool):
-        raise directory.Invalid("attended", "must be true or false")
+    body = schemas.parse(schemas.Attendance, json_body())
+    producer_id, attended = body.producer_id, body.attended
     with database().transaction() as session:
         item = _workshop(session, workshop_id)
         try:

@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, flash, render_template, request, sessi
 from ovop.web.dashboard import ui_text
 from ovop.core import clock
 from ovop.core.db import Database
-from ovop.domain.directory import DirectoryError, Invalid
+from ovop.core.errors import Invalid, Refusal
 from ovop.language.i18n import format_datetime, format_money
 from ovop.domain.orders import quantity_text
 
@@ -52,9 +52,9 @@ def _(key: str, **params) -> str:
     return ui_text.text(lang(), key, **params)
 
 
-def problem(error: DirectoryError) -> dict:
-    """A domain refusal as a page shows it: the field's label in the UI language and the reason."""
-    return {"field": error.field, "message": ui_text.refusal(lang(), error.field, error.reason)}
+def problem(error: Refusal) -> dict:
+    """A refusal as a page shows it: the field's label and the reason, in the UI language."""
+    return {"field": error.field, "message": ui_text.refusal(lang(), error)}
 
 
 def notice(key: str, **params) -> None:
@@ -82,14 +82,14 @@ def form_number(name: str, *, whole: bool = False, required: bool = True) -> flo
     raw = form_value(name, 40).replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace(",", ".")
     if not raw:
         if required:
-            raise Invalid(name, "is required")
+            raise Invalid(name, "required")
         return None
     try:
         value = int(raw) if whole else float(raw)
     except ValueError:
-        raise Invalid(name, "must be a whole number" if whole else "must be a number") from None
+        raise Invalid(name, "not_an_integer" if whole else "not_a_number") from None
     if not whole and not math.isfinite(value):
-        raise Invalid(name, "must be a number")
+        raise Invalid(name, "not_a_number")
     return value
 
 
@@ -98,12 +98,12 @@ def form_moment(name: str, *, required: bool = False) -> str | None:
     raw = form_value(name, 40)
     if not raw:
         if required:
-            raise Invalid(name, "is required")
+            raise Invalid(name, "required")
         return None
     try:
         local = datetime.fromisoformat(raw)
     except ValueError:
-        raise Invalid(name, "must be a date and time") from None
+        raise Invalid(name, "not_a_datetime") from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=ZoneInfo(timezone_name()))
     return local.isoformat()

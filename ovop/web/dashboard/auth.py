@@ -38,6 +38,7 @@ from ovop.web import inputs
 from ovop.web.dashboard import ui_text
 from ovop.web.dashboard import _, bp, database, lang, page, wants_json
 from ovop.core import clock
+from ovop.core.errors import Invalid
 from ovop.core.db import Database
 from ovop.models import LoginThrottle, StaffSession
 from ovop.web.request_limits import limit_body
@@ -214,8 +215,8 @@ def _unstorable_field() -> str | None:
     if found is None and request.method == "POST":
         if request.is_json:
             problem = inputs.json_problem(request.get_json(silent=True))
-            if problem is not None and problem[1] != inputs.REASON:
-                raise BadRequest(f"the JSON body {problem[1]}")
+            if problem is not None and problem[1] != inputs.CODE:
+                raise BadRequest(f"the JSON body is nested more than {inputs.MAX_DEPTH} levels deep")
             found = problem[0] if problem else None
         else:
             found = inputs.first_unstorable(request.form.lists())
@@ -230,7 +231,7 @@ def _check_request():
     limit_body(_body_cap(request.endpoint))  # before anything reads the body
     field = _unstorable_field()
     if field is not None:
-        message = ui_text.refusal(lang(), field, inputs.REASON)
+        message = ui_text.refusal(lang(), Invalid(field, inputs.CODE))
         if wants_json():
             return jsonify(error=message, field=field), 422
         return page("error.html", 422, message=message)
@@ -272,7 +273,7 @@ def _bad_request(error: BadRequest):
 @bp.errorhandler(DataError)
 def _refused_by_database(_error: DataError):
     """Values are checked before they are written; this catches what slipped through, as a refusal."""
-    message = ui_text.refusal(lang(), "value", "was refused by the database")
+    message = ui_text.refusal(lang(), Invalid("value", "refused_by_database"))
     if wants_json():
         return jsonify(error=message), 422
     return page("error.html", 422, message=message)

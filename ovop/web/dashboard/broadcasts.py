@@ -1,16 +1,19 @@
 """Broadcasts: a text per language to an audience, with the server's preview of who gets it and what SMS cost."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import current_app, jsonify, redirect, request, url_for
 from sqlalchemy import func, select
 
 from ovop.web.dashboard import _, bp, database, form_moment, form_value, notice, page, problem
-from ovop.domain import broadcasts, directory
+from ovop.domain import broadcasts, directory, schemas
 from ovop.core import clock
-from ovop.domain.directory import DirectoryError, Invalid
+from ovop.web import paging
+from ovop.core.errors import Invalid, Refusal
 from ovop.language.i18n import LANGUAGES
 
-MAX_LISTED = 100
+PAGE_SIZE = 50  # broadcasts a page
 
 
 def _audience(values) -> dict:
@@ -18,7 +21,7 @@ def _audience(values) -> dict:
     audience = {}
     cooperative = str(values.get("cooperative_id") or "").strip()[:12]
     if cooperative:
-        audience["cooperative_id"] = directory.query_int("audience.cooperative_id", cooperative)
+        audience["cooperative_id"] = schemas.value("audience.cooperative_id", schemas.Id, cooperative)
     for key in ("product", "language"):
         value = str(values.get(key) or "").strip()[:40]
         if value:
@@ -36,11 +39,15 @@ def _fields() -> dict:
     return fields
 
 
-def _page(form, error: DirectoryError | None = None, status: int = 200, preview: dict | None = None):
+def _page(form, error: Refusal | None = None, status: int = 200, preview: dict | None = None):
+    window, refused_link = paging.asked(broadcasts.BROADCAST_KEYS, PAGE_SIZE)
     with database().transaction() as session:
         cooperatives = directory.cooperatives(session)
+        listed = broadcasts.broadcasts(session, window)
         return page("broadcasts.html", status, form=form, error=problem(error) if error else None,
-                    preview=preview, broadcasts=broadcasts.broadcasts(session)[:MAX_LISTED],
+                    preview=preview, broadcasts=listed,
+                    pager=paging.pager("dashboard.broadcasts", listed, broadcasts.BROADCAST_KEYS, window,
+                                       refused_link),
                     cooperatives=cooperatives, products=directory.products(session), languages=LANGUAGES,
                     max_text=broadcasts.MAX_TEXT, cooperative_names={c.id: c.name for c in cooperatives})
 
@@ -60,13 +67,13 @@ def send_broadcast():
                 preview = broadcasts.preview(session, fields)
             return _page(request.form, preview=preview)
         now = clock.now()
-        if "send_at" in fields and broadcasts.moment("send_at", fields["send_at"]) <= now:
-            raise Invalid("send_at", "must be in the future")
+        if "send_at" in fields and datetime.fromisoformat(fields["send_at"]) <= now:  # as form_moment wrote it
+            raise Invalid("send_at", "not_in_the_future")
         with database().transaction() as session:
             broadcast = broadcasts.create(session, fields, now)
             queued = broadcasts.enqueue(session, broadcast, now, current_app.config) if "send_at" not in fields \
                 else None
-    except DirectoryError as error:
+    except Refusal as error:
         return _page(request.form, error, 422)
     if queued is None:
         notice("broadcasts.scheduled")
@@ -92,7 +99,7 @@ def preview_broadcast():
             audience = broadcasts.check_audience(session, fields["audience"])
             reached = broadcasts.audience_query(session, audience).order_by(None).subquery()
             return jsonify(producers=session.scalar(select(func.count()).select_from(reached)), languages={})
-    except DirectoryError as error:
+    except Refusal as error:
         return jsonify(error=problem(error)["message"], field=error.field), 422
 
 

@@ -5,28 +5,29 @@ from flask import current_app, redirect, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ovop.web import paging
 from ovop.web.dashboard import bp, database, form_number, form_value, notice, page, problem
-from ovop.domain import directory, orders
-from ovop.domain.directory import DirectoryError
+from ovop.domain import directory, orders, schemas
+from ovop.core.errors import Refusal
 from ovop.models import Cooperative, Order, OrderNotification
 
-MAX_LISTED = 200
+PAGE_SIZE = 50  # orders a page
 
 
-def _form_page(form: dict, error: DirectoryError | None = None, status: int = 200):
-    """The orders page: the new-order form (with a refusal, if any) and the latest orders."""
+def _form_page(form: dict, error: Refusal | None = None, status: int = 200):
+    """The orders page: the new-order form (with a refusal, if any) and the latest orders, a page at a time."""
     wanted = request.args.get("status") or None
     wanted = wanted if wanted in orders.STATUSES else None
+    window, refused_link = paging.asked(orders.ORDER_KEYS, PAGE_SIZE)
     with database().transaction() as session:
-        query = (select(Order).options(selectinload(Order.notifications).selectinload(OrderNotification.producer),
-                                       selectinload(Order.product), selectinload(Order.cooperative),
-                                       selectinload(Order.accepted_by))
-                 .order_by(Order.id.desc()).limit(MAX_LISTED))
-        if wanted:
-            query = query.where(Order.status == wanted)
+        found = orders.orders(session, status=wanted, window=window, options=(
+            selectinload(Order.notifications).selectinload(OrderNotification.producer),
+            selectinload(Order.product), selectinload(Order.cooperative), selectinload(Order.accepted_by)))
         cooperatives = list(session.scalars(select(Cooperative).options(selectinload(Cooperative.products))
                                             .order_by(Cooperative.name)))
-        return page("orders.html", status, orders=list(session.scalars(query)), cooperatives=cooperatives,
+        return page("orders.html", status, orders=found, cooperatives=cooperatives,
+                    pager=paging.pager("dashboard.orders", found, orders.ORDER_KEYS, window, refused_link,
+                                       status=wanted),
                     products=directory.products(session), statuses=orders.STATUSES, wanted=wanted,
                     today=orders.local_today(current_app.config), form=form,
                     error=problem(error) if error else None, cancellable=orders.CANCELLABLE,
@@ -42,7 +43,7 @@ def orders_page():
 def create_order():
     """Create an order from the form; a refusal is shown next to the form with what was typed."""
     try:
-        cooperative_id = directory.query_int("cooperative_id", form_value("cooperative_id", 12))
+        cooperative_id = schemas.value("cooperative_id", schemas.Id, form_value("cooperative_id", 12))
         data = {"cooperative_id": cooperative_id, "product": form_value("product", 40) or None,
                 "quantity": form_number("quantity"), "due_date": form_value("due_date", 40) or None,
                 "note": form_value("note", 500) or None}
@@ -51,7 +52,7 @@ def create_order():
             reference = order.reference
             alerted = session.scalar(select(func.count()).select_from(OrderNotification).where(
                 OrderNotification.order_id == order.id, OrderNotification.notified_at.is_not(None)))
-    except DirectoryError as error:
+    except Refusal as error:
         return _form_page(request.form, error, 422)
     notice("orders.created", reference=reference, alerted=alerted)
     return redirect(url_for("dashboard.orders"))

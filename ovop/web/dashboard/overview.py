@@ -11,20 +11,22 @@ from sqlalchemy import select
 from ovop.web.dashboard.charts import Series, line_chart
 from ovop.web.dashboard import (_, bp, database, form_number, form_value, lang, notice, number_text, page, problem, short_day)
 from ovop.core import clock
-from ovop.domain import stock
-from ovop.domain.directory import DirectoryError
+from ovop.web import paging
+from ovop.domain import schemas, stock
+from ovop.core.errors import Refusal
 from ovop.models import Cooperative, Product, StockReport
 from ovop.domain.orders import quantity_text
 
 HISTORY = timedelta(days=90)
 MAX_HISTORY_ROWS = 20_000
 MAX_LINES = 6  # beyond this many cooperatives a product's chart shows their total instead
+PAGE_SIZE = 100  # levels a page
 
 
-def rows(session, now: datetime) -> list[stock.Level]:
-    """One row per product each cooperative makes (or has reported), cooperatives by name, products by code."""
-    return sorted(stock.levels(session, now), key=lambda row: (row.cooperative.name, row.cooperative.id,
-                                                               row.product.code))
+def rows(session, now: datetime, window=None, attention: bool = False) -> list[stock.Level]:
+    """One row per product each cooperative makes (or has reported), cooperatives by name, products by code;
+    one page of them with a `window`; `attention` keeps the low or stale ones."""
+    return stock.levels(session, now, order=stock.NAMED_LEVEL_KEYS, window=window, attention=attention)
 
 
 def history(session, since: datetime) -> list[StockReport]:
@@ -72,34 +74,39 @@ def correct_stock():
     try:
         fields = {"cooperative_id": form_number("cooperative_id", whole=True),
                   "product": form_value("product", 40) or None,
-                  "quantity": form_number("quantity"), "note": form_value("note", stock.MAX_NOTE) or None}
+                  "quantity": form_number("quantity"), "note": form_value("note", schemas.MAX_NOTE) or None}
         with database().transaction() as session:
             done = stock.correct(session, fields, clock.now())
             words = {"cooperative": session.get(Cooperative, done.report.cooperative_id).name,
                      "product": done.product.name(lang()), "quantity": quantity_text(done.report.quantity),
                      "unit": done.report.unit}
-    except DirectoryError as error:
+    except Refusal as error:
         return _page(request.form, error, 422)
     notice("overview.corrected", **words)
     return redirect(url_for("dashboard.overview"))
 
 
-def _page(form, error: DirectoryError | None = None, status: int = 200):
+def _page(form, error: Refusal | None = None, status: int = 200):
     now = clock.now()
     attention = request.args.get("attention") == "1"
+    window, refused_link = paging.asked(stock.NAMED_LEVEL_KEYS, PAGE_SIZE)
     with database().transaction() as session:
-        found = rows(session, now)
-        shown = [row for row in found if row.low or row.stale] if attention else found
-        names = {row.cooperative.id: row.cooperative.name for row in found}
-        cooperatives = sorted({row.cooperative.id: row.cooperative for row in found}.values(),
-                              key=lambda cooperative: (cooperative.name, cooperative.id))
-        products = sorted({row.product.id: row.product for row in found}.values(), key=lambda product: product.code)
+        shown = rows(session, now, window, attention)
+        # The correction form offers what has a level: the cooperatives and products of any row, not of this page.
+        cooperatives = list(session.scalars(select(Cooperative).where(Cooperative.id.in_(
+            select(stock.PAIRS.c.cooperative_id))).order_by(Cooperative.name, Cooperative.id)))
+        products = list(session.scalars(select(Product).where(Product.id.in_(select(stock.PAIRS.c.product_id)))
+                                        .order_by(Product.code)))
+        names = {cooperative.id: cooperative.name for cooperative in cooperatives}
+        counted = stock.tally(session, now)
         chosen = {"cooperative_id": form.get("cooperative_id") or request.args.get("cooperative_id") or "",
                   "product": form.get("product") or request.args.get("product") or "",
                   "quantity": form.get("quantity") or "", "note": form.get("note") or ""}
         return page("overview.html", status, rows=shown, attention=attention, charts=charts(session, now, names),
-                    low=sum(row.low for row in found), stale=sum(row.stale and row.report is not None for row in found),
-                    never=sum(row.report is None for row in found), stale_days=stock.STALE_AFTER.days,
+                    pager=paging.pager("dashboard.overview", shown, stock.NAMED_LEVEL_KEYS, window, refused_link,
+                                       attention=1 if attention else None),
+                    low=counted["low"], stale=counted["stale"], never=counted["never"],
+                    stale_days=stock.STALE_AFTER.days,
                     cooperatives=cooperatives, products=products, form=chosen,
                     correcting=bool(error or request.args.get("product")),
                     error=problem(error) if error else None)

@@ -5,17 +5,18 @@ from collections import defaultdict
 from datetime import datetime, time, timezone
 
 from flask import current_app, redirect, request, url_for
-from sqlalchemy import select
 
 from ovop.web.dashboard.charts import Series, line_chart
 from ovop.web.dashboard import (_, bp, database, form_number, form_value, lang, notice, number_text, page, problem, short_day)
-from ovop.core import clock
+from ovop.core import clock, keyset
+from ovop.web import paging
 from ovop.domain import directory, prices
-from ovop.domain.directory import DirectoryError
+from ovop.core.errors import Refusal
 from ovop.models import PriceObservation
 from ovop.core.localtime import timezone_of
 
-MAX_HISTORY = 500
+MAX_HISTORY = 500  # observations drawn in the chart
+PAGE_SIZE = 50  # observations a page of the table
 
 
 def _today():
@@ -33,7 +34,7 @@ def _chart(product, observations: list[PriceObservation]):
                       value_text=number_text, moment_text=short_day, width=560)
 
 
-def _page(form: dict, error: DirectoryError | None = None, status: int = 200):
+def _page(form: dict, error: Refusal | None = None, status: int = 200):
     with database().transaction() as session:
         products = directory.products(session)
         wanted = (request.args.get("product") or form.get("product") or "")[:40]
@@ -42,11 +43,14 @@ def _page(form: dict, error: DirectoryError | None = None, status: int = 200):
                   for product in products]
         if chosen is None:
             chosen = next((product for product, quote in quotes if quote), products[0] if products else None)
-        history = list(session.scalars(select(PriceObservation).where(PriceObservation.product_id == chosen.id)
-                                       .order_by(PriceObservation.observed_on.desc(), PriceObservation.id.desc())
-                                       .limit(MAX_HISTORY))) if chosen else []
+        window, refused_link = paging.asked(prices.OBSERVATION_KEYS, PAGE_SIZE)
+        history = prices.observations(session, product=chosen.code, window=window) if chosen else keyset.Page()
+        drawn = prices.observations(session, product=chosen.code, window=keyset.Window(MAX_HISTORY)) \
+            if chosen else []
         return page("prices.html", status, products=products, quotes=quotes, chosen=chosen, history=history,
-                    chart=_chart(chosen, history) if history else None, form=form,
+                    pager=paging.pager("dashboard.prices", history, prices.OBSERVATION_KEYS, window, refused_link,
+                                       product=chosen.code if chosen else None),
+                    chart=_chart(chosen, drawn) if drawn else None, form=form,
                     error=problem(error) if error else None, today=_today(),
                     market=prices.market_of(current_app.config))
 
@@ -65,7 +69,7 @@ def record_price():
         with database().transaction() as session:
             observation = prices.record(session, fields, _today(), market=prices.market_of(current_app.config))
             code = observation.product.code
-    except DirectoryError as error:
+    except Refusal as error:
         return _page(request.form, error, 422)
     notice("prices.recorded")
     return redirect(url_for("dashboard.prices", product=code))

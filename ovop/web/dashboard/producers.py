@@ -6,11 +6,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ovop.core import keyset
 from ovop.domain import csv_import
+from ovop.web import paging
 from ovop.web.dashboard import _, bp, database, form_value, lang, notice, page, problem, wants_json
 from ovop.web.dashboard.ui_text import reason, refusal
-from ovop.domain import directory
-from ovop.domain.directory import DirectoryError
+from ovop.domain import directory, schemas
+from ovop.core.errors import Duplicate, Invalid, Refusal
 from ovop.models import ImportJob, Message, Producer
 
 ID = f"int(min=1, max={directory.MAX_ID})"
@@ -31,22 +33,22 @@ def _last_messages(session, producer_ids: list[int]) -> dict[int, Message]:
 
 @bp.get("/producers", endpoint="producers")
 def producers_page():
-    """Producers by name; `q` searches names and numbers, `cooperative_id` narrows, `page` pages by 50."""
+    """Producers by name, PAGE_SIZE a page read from the database; `q` searches names and numbers,
+    `cooperative_id` narrows."""
     q = (request.args.get("q") or "").strip()[:200]
     cooperative_id = request.args.get("cooperative_id") or ""
-    number = request.args.get("page", "1")
-    number = int(number) if number.isascii() and number.isdigit() and 0 < int(number) < 10**6 else 1
+    window, refused_link = paging.asked(directory.PRODUCER_KEYS, PAGE_SIZE)
     with database().transaction() as session:
         try:
-            found = directory.producers(session, q=q or None,
-                                        cooperative_id=directory.query_int("cooperative_id", cooperative_id))
+            query = schemas.parse_query(schemas.ProducerQuery, {"q": q, "cooperative_id": cooperative_id})
+            shown = directory.producers(session, q=query.q, cooperative_id=query.cooperative_id, window=window)
             error = None
-        except DirectoryError as refused:
-            found, error = [], problem(refused)
-        shown = found[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
-        return page("producers.html", 422 if error else 200, producers=shown, total=len(found), q=q,
-                    cooperative_id=cooperative_id, page_number=number, pages=max(1, -(-len(found) // PAGE_SIZE)),
-                    cooperatives=directory.cooperatives(session), error=error,
+        except Refusal as refused:
+            shown, error = keyset.Page(), problem(refused)
+        pager = paging.pager("dashboard.producers", shown, directory.PRODUCER_KEYS, window, refused_link,
+                             q=q, cooperative_id=cooperative_id)
+        return page("producers.html", 422 if error else 200, producers=shown, q=q, pager=pager,
+                    cooperative_id=cooperative_id, cooperatives=directory.cooperatives(session), error=error,
                     last=_last_messages(session, [producer.id for producer in shown]))
 
 
@@ -54,7 +56,7 @@ def _fields(creating: bool) -> dict:
     """The producer form as the directory's fields."""
     cooperative = form_value("cooperative_id", 12)
     fields = {"phone": form_value("phone", 40), "name": form_value("name", 200) or None,
-              "cooperative_id": directory.query_int("cooperative_id", cooperative) if cooperative else None,
+              "cooperative_id": schemas.value("cooperative_id", schemas.Id, cooperative) if cooperative else None,
               "language": form_value("language", 4), "channel": form_value("channel", 12)}
     products = [code[:40] for code in request.form.getlist("products")][:100]
     if products or not creating:
@@ -64,7 +66,7 @@ def _fields(creating: bool) -> dict:
     return fields
 
 
-def _form_page(producer: Producer | None, form, error: DirectoryError | None, status: int):
+def _form_page(producer: Producer | None, form, error: Refusal | None, status: int):
     with database().transaction() as session:
         current = directory.producer(session, producer.id) if producer is not None else None
         return page("producer_form.html", status, producer=current, form=form,
@@ -88,8 +90,8 @@ def new_producer():
         with database().transaction() as session:
             created = directory.create_producer(session, _fields(creating=True))
             producer_id = created.id
-    except DirectoryError as error:
-        return _form_page(None, _posted(), error, 409 if isinstance(error, directory.Duplicate) else 422)
+    except Refusal as error:
+        return _form_page(None, _posted(), error, 409 if isinstance(error, Duplicate) else 422)
     notice("producers.created")
     return redirect(url_for("dashboard.edit_producer", producer_id=producer_id))
 
@@ -110,8 +112,8 @@ def edit_producer(producer_id: int):
     try:
         with database().transaction() as session:
             directory.update_producer(session, directory.producer(session, producer_id), _fields(creating=False))
-    except DirectoryError as error:
-        return _form_page(producer, _posted(), error, 409 if isinstance(error, directory.Duplicate) else 422)
+    except Refusal as error:
+        return _form_page(producer, _posted(), error, 409 if isinstance(error, Duplicate) else 422)
     notice("producers.saved")
     return redirect(url_for("dashboard.edit_producer", producer_id=producer_id))
 
@@ -121,12 +123,12 @@ def edit_producer(producer_id: int):
 def _report_json(report: csv_import.RowReport) -> dict:
     """A row's outcome with its message in the staff's language, e.g. "numéro invalide — « 12 » n'est pas…"."""
     message = _("import.kind." + report.kind)
-    if report.detail and report.kind == "unknown_cooperative":
-        message = reason(lang(), report.detail)
-    elif report.detail and report.kind in ("bad_phone", "duplicate"):
-        message += " — " + reason(lang(), report.detail)
-    elif report.detail:
-        message += " — " + refusal(lang(), report.field or "", report.detail)
+    if report.code and report.kind == "unknown_cooperative":
+        message = reason(lang(), report.code, report.params)
+    elif report.code and report.kind in ("bad_phone", "duplicate"):
+        message += " — " + reason(lang(), report.code, report.params)
+    elif report.code:
+        message += " — " + refusal(lang(), Invalid(report.field or "", report.code, **(report.params or {})))
     return {"line": report.line, "ok": report.ok, "kind": report.kind, "phone": report.phone, "name": report.name,
             "message": message}
 

@@ -10,7 +10,7 @@ falls back to its last part, e.g. "delivery.accepted_by_carrier" -> "accepted_by
 """
 from __future__ import annotations
 
-import re
+from ovop.core.errors import Refusal
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -29,8 +29,8 @@ FR = {
     "csrf.refused": "Formulaire expiré ou incomplet (jeton CSRF manquant ou faux). Rechargez la page et recommencez.",
     "error.title": "Impossible", "error.back": "Retour", "error.too_big": "Envoi trop gros.",
     "form.save": "Enregistrer", "filter.all": "Tous", "filter.apply": "Filtrer", "filter.clear": "Tout afficher",
-    "filter.search": "Chercher", "pager.previous": "Précédent", "pager.next": "Suivant",
-    "pager.page": "Page {n} sur {of}",
+    "filter.search": "Chercher", "pager.previous": "Page précédente", "pager.next": "Page suivante",
+    "pager.label": "Pages", "pager.refused": "Ce lien de page n'est pas (ou plus) valable : voici la première page.",
     "col.cooperative": "Coopérative", "col.product": "Produit", "col.products": "Produits", "col.stock": "Stock",
     "col.reported": "Dernier relevé", "col.flags": "État", "col.quantity": "Quantité", "col.due_date": "Échéance",
     "col.note": "Note", "col.status": "Statut", "col.reference": "Réf.", "col.order": "Commande",
@@ -148,7 +148,7 @@ FR = {
     "import.continue": "Continuer",
     "import.unfinished": "Imports non terminés",
     "import.job_gone": "Cet import n'existe plus (un import est effacé un jour après sa dernière étape).",
-    "messages.title": "Messages", "messages.count": "Messages affichés : {n} (les {limit} plus récents au plus)",
+    "messages.title": "Messages", "messages.count": "Messages affichés : {n} ({limit} par page au plus)",
     "messages.none": "Aucun message.", "messages.unknown": "inconnu", "messages.erased": "(effacé)",
     "messages.error_code": "erreur {code}",
     "broadcasts.title": "Diffusions", "broadcasts.compose": "Nouveau message", "broadcasts.text_in": "Texte en {language}",
@@ -215,7 +215,8 @@ EN = {
     "csrf.refused": "This form expired or is incomplete (missing or wrong CSRF token). Reload the page and try again.",
     "error.title": "Not possible", "error.back": "Back", "error.too_big": "Too much data sent.",
     "form.save": "Save", "filter.all": "All", "filter.apply": "Filter", "filter.clear": "Show all",
-    "filter.search": "Search", "pager.previous": "Previous", "pager.next": "Next", "pager.page": "Page {n} of {of}",
+    "filter.search": "Search", "pager.previous": "Previous page", "pager.next": "Next page", "pager.label": "Pages",
+    "pager.refused": "This page link is not (or no longer) valid: here is the first page.",
     "col.cooperative": "Cooperative", "col.product": "Product", "col.products": "Products", "col.stock": "Stock",
     "col.reported": "Last report", "col.flags": "State", "col.quantity": "Quantity", "col.due_date": "Due",
     "col.note": "Note", "col.status": "Status", "col.reference": "Ref.", "col.order": "Order",
@@ -331,7 +332,7 @@ EN = {
     "import.continue": "Continue",
     "import.unfinished": "Unfinished imports",
     "import.job_gone": "This import no longer exists (an import is deleted a day after its last step).",
-    "messages.title": "Messages", "messages.count": "Messages shown: {n} (the latest {limit} at most)",
+    "messages.title": "Messages", "messages.count": "Messages shown: {n} (at most {limit} a page)",
     "messages.none": "No messages.", "messages.unknown": "unknown", "messages.erased": "(erased)",
     "messages.error_code": "error {code}",
     "broadcasts.title": "Broadcasts", "broadcasts.compose": "New message", "broadcasts.text_in": "Text in {language}",
@@ -383,40 +384,102 @@ EN = {
 
 TABLES = {"fr": FR, "en": EN}
 
-# The domain's refusals (ovop.domain.directory and friends speak English) in French; anything else is shown as is.
-REASONS_FR = [(re.compile(pattern), french) for pattern, french in (
-    (r"is required.*", "obligatoire"), (r"must not be empty", "ne doit pas être vide"),
-    (r"must be a number", "doit être un nombre"), (r"must be a whole number", "doit être un nombre entier"),
-    (r"must be an integer", "doit être un nombre entier"), (r"is in the past", "est dans le passé"),
-    (r"must be in the future", "doit être dans le futur"), (r"must not be in the future", "ne peut pas être dans le futur"),
-    (r"must be a date and time", "doit être une date et une heure"),
-    (r"must be (an ISO 8601 date|a date YYYY-MM-DD).*", "doit être une date"),
-    (r"must not be after starts_at", "ne peut pas être après le début"),
-    (r"must not contain control characters", "contient des caractères interdits"),
-    (r"must be at most (\d+) characters", r"\1 caractères au plus"),
-    (r"must be between (\d+) and (\d+)", r"doit être entre \1 et \2"),
-    (r"must be more than 0 and at most (\d+)", r"doit être plus que 0 et au plus \1"),
-    (r"must be at least (\d+), the seats already given", r"au moins \1 (places déjà données)"),
-    (r"must be one of (.*)", r"doit être l'une des valeurs : \1"),
-    (r"a phone number is required", "numéro obligatoire"),
-    (r"'(.*)' is not (a valid phone number|a phone number).*",
-     r"« \1 » n'est pas un numéro valide (sans indicatif +…, le Sénégal est supposé)"),
-    (r"another producer already has the number (.*)", r"un autre producteur a déjà le numéro \1"),
-    (r"unknown product code\(s\): (.*)", r"code(s) produit inconnu(s) : \1"),
-    (r"unknown product code '(.*)'", r"code produit inconnu : \1"),
-    (r"(.*) does not make '(.*)'", r"\1 ne fabrique pas « \2 »"),
-    (r"(there is )?no cooperative with id (\d+)", r"pas de coopérative n° \2"),
-    (r"unknown cooperative '(.*)'", r"coopérative inconnue : « \1 »"),
-    (r"must hold one text at least|must be an object .*one text at least", "écrivez au moins un texte"),
-    (r"a sandbox producer cannot belong to a cooperative with real producers.*",
-     "un producteur de test ne peut pas appartenir à une coopérative qui a des producteurs réels : son stock et "
-     "ses réponses aux commandes compteraient comme les leurs ; choisissez une coopérative de producteurs de test, "
-     "ou aucune"),
-    (r"cannot be changed once the producer exists.*",
-     "ne change pas après la création : l'historique d'un producteur réel deviendrait un essai, ou l'inverse ; "
-     "créez plutôt un autre producteur"),
-    (r"must be true or false", "doit être vrai ou faux"),
-)]
+# Refusals (ovop.core.errors), one text per code; parameters are filled in as the code's list names them.
+REFUSALS = {
+    "fr": {
+        "required": "obligatoire",
+        "unknown_field": "champ inconnu (champs : {allowed})",
+        "not_a_string": "doit être un texte",
+        "not_an_integer": "doit être un nombre entier",
+        "not_a_number": "doit être un nombre",
+        "not_a_boolean": "doit être vrai ou faux",
+        "not_a_list": "doit être une liste",
+        "not_an_object": "doit être un objet",
+        "not_one_of": "doit être l'une des valeurs : {choices}",
+        "too_long": "{max} caractères au plus",
+        "too_many": "{max} éléments au plus",
+        "too_small": "doit être au moins {min}",
+        "too_large": "doit être au plus {max}",
+        "not_above": "doit être plus que {min}",
+        "control_characters": "contient des caractères interdits",
+        "not_a_code": "lettres minuscules, chiffres et _ seulement, en commençant par une lettre",
+        "not_a_phone": "« {value} » n'est pas un numéro valide (sans indicatif +…, le Sénégal est supposé)",
+        "not_a_date": "doit être une date",
+        "not_a_datetime": "doit être une date et une heure",
+        "no_utc_offset": "il manque le décalage horaire, par ex. +00:00",
+        "not_a_time": "doit être une heure HH:MM",
+        "in_the_past": "est dans le passé",
+        "in_the_future": "ne peut pas être dans le futur",
+        "not_in_the_future": "doit être dans le futur",
+        "after_start": "ne peut pas être après le début",
+        "below_seats_taken": "au moins {taken} (places déjà données)",
+        "repeated_reminder": "deux rappels {days} jours avant",
+        "no_text": "écrivez au moins un texte",
+        "unknown_product": "code produit inconnu : {code}",
+        "unknown_cooperative": "pas de coopérative n° {id}",
+        "unknown_cooperative_name": "coopérative inconnue : « {name} »",
+        "not_made_here": "{cooperative} ne fabrique pas « {product} »",
+        "name_taken": "une coopérative s'appelle déjà « {name} »",
+        "code_taken": "un produit a déjà le code « {code} »",
+        "alias_taken": "« {alias} » désigne déjà le produit « {product} »",
+        "phone_taken": "un autre producteur a déjà le numéro {phone}",
+        "code_fixed": "ne change pas (c'est le nom stable du produit)",
+        "sandbox_fixed": "ne change pas après la création : l'historique d'un producteur réel deviendrait un essai, "
+                         "ou l'inverse ; créez plutôt un autre producteur",
+        "sandbox_with_real": "un producteur de test ne peut pas appartenir à une coopérative qui a des producteurs "
+                             "réels : son stock et ses réponses aux commandes compteraient comme les leurs ; "
+                             "choisissez une coopérative de producteurs de test, ou aucune",
+        "bad_cursor": "lien de page périmé : revenez à la première page",
+        "refused_by_database": "refusé par la base de données",
+        "invalid": "valeur refusée",
+    },
+    "en": {
+        "required": "required",
+        "unknown_field": "unknown field (fields: {allowed})",
+        "not_a_string": "must be a text",
+        "not_an_integer": "must be a whole number",
+        "not_a_number": "must be a number",
+        "not_a_boolean": "must be true or false",
+        "not_a_list": "must be a list",
+        "not_an_object": "must be an object",
+        "not_one_of": "must be one of {choices}",
+        "too_long": "at most {max} characters",
+        "too_many": "at most {max} items",
+        "too_small": "must be at least {min}",
+        "too_large": "must be at most {max}",
+        "not_above": "must be more than {min}",
+        "control_characters": "contains characters that are not allowed",
+        "not_a_code": "lowercase letters, digits and _ only, starting with a letter",
+        "not_a_phone": "\"{value}\" is not a valid number (without +country code, Senegal is assumed)",
+        "not_a_date": "must be a date",
+        "not_a_datetime": "must be a date and time",
+        "no_utc_offset": "the UTC offset is missing, e.g. +00:00",
+        "not_a_time": "must be a time HH:MM",
+        "in_the_past": "is in the past",
+        "in_the_future": "cannot be in the future",
+        "not_in_the_future": "must be in the future",
+        "after_start": "cannot be after the start",
+        "below_seats_taken": "at least {taken} (seats already given)",
+        "repeated_reminder": "two reminders {days} days before",
+        "no_text": "write one text at least",
+        "unknown_product": "unknown product code: {code}",
+        "unknown_cooperative": "no cooperative number {id}",
+        "unknown_cooperative_name": "unknown cooperative: \"{name}\"",
+        "not_made_here": "{cooperative} does not make \"{product}\"",
+        "name_taken": "a cooperative is already called \"{name}\"",
+        "code_taken": "a product already has the code \"{code}\"",
+        "alias_taken": "\"{alias}\" already names the product \"{product}\"",
+        "phone_taken": "another producer already has the number {phone}",
+        "code_fixed": "cannot change (it is the product's stable name)",
+        "sandbox_fixed": "cannot change after creation: a real producer's history would become a trial, or the "
+                         "reverse; create another producer instead",
+        "sandbox_with_real": "a sandbox producer cannot belong to a cooperative with real producers: their stock and "
+                             "order answers would count as theirs; choose a cooperative of sandbox producers, or none",
+        "bad_cursor": "stale page link: go back to the first page",
+        "refused_by_database": "refused by the database",
+        "invalid": "value refused",
+    },
+}
 
 
 def text(lang: str, key: str, **params) -> str:
@@ -430,16 +493,20 @@ def text(lang: str, key: str, **params) -> str:
         return found
 
 
-def reason(lang: str, english: str) -> str:
-    """A domain refusal's reason in `lang` (the domain speaks English); unknown ones stay as they are."""
-    if lang == "fr":
-        for pattern, french in REASONS_FR:
-            if pattern.fullmatch(english):
-                return pattern.sub(french, english)
-    return english
+def reason(lang: str, code: str, params: dict | None = None) -> str:
+    """A refusal's reason in `lang`, from its code and parameters."""
+    table = REFUSALS.get(lang, REFUSALS[DEFAULT])
+    shown = {key: ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+             for key, value in (params or {}).items()}
+    found = table.get(code) or table["invalid"]
+    try:
+        return found.format(**shown)
+    except (KeyError, IndexError, ValueError):
+        return found
 
 
-def refusal(lang: str, field: str, english: str) -> str:
-    """"Quantité : doit être un nombre" from a domain refusal (field, English reason)."""
-    label = text(lang, f"field.{field}") if f"field.{field}" in FR else field
-    return f"{label} : {reason(lang, english)}" if lang == "fr" else f"{label}: {english}"
+def refusal(lang: str, error: Refusal) -> str:
+    """"Quantité : doit être un nombre" from a refusal (field, code, params)."""
+    label = text(lang, f"field.{error.field}") if f"field.{error.field}" in FR else error.field
+    separator = " : " if lang == "fr" else ": "
+    return f"{label}{separator}{reason(lang, error.code, error.params)}"

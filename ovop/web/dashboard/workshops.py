@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
 
 from flask import Response, current_app, redirect, request, url_for
 from sqlalchemy import select
@@ -11,19 +10,21 @@ from sqlalchemy.orm import selectinload
 
 from ovop.web.dashboard import (_, bp, csv_safe, database, form_moment, form_number, form_value, lang, local_input, notice, page, problem, timezone_name)
 from ovop.core import clock
+from ovop.web import paging
 from ovop.domain import directory, workshops
-from ovop.domain.directory import DirectoryError, Invalid, text, whole
+from ovop.core.errors import Refusal
 from ovop.language.i18n import LANGUAGES, format_datetime
 from ovop.models import Producer, Registration, Workshop
 
 ID = f"int(min=1, max={directory.MAX_ID})"
+PAGE_SIZE = 50  # workshops, or registrations, a page
 
 
 def _fields() -> dict:
     """The workshop form as the domain's fields (workshops.create takes the same)."""
     titles = {code: form_value(f"title_{code}", 400) for code in LANGUAGES}
     description = form_value("description_fr", 4000)
-    return {"title": {code: value for code, value in titles.items() if value} or None,
+    return {"title": {code: value for code, value in titles.items() if value},
             "description": {"fr": description} if description else None,
             "starts_at": form_moment("starts_at", required=True), "location": form_value("location", 400) or None,
             "capacity": form_number("capacity", whole=True),
@@ -40,44 +41,19 @@ def _form_of(item: Workshop | None) -> dict:
             "registration_deadline": local_input(item.registration_deadline)}
 
 
-def update(session, item: Workshop, fields: dict, now: datetime, config: dict) -> Workshop:
-    """Change a workshop's text, time, place and capacity; a larger capacity seats the waitlist in order."""
-    titles = fields.get("title") or {}
-    if not isinstance(titles, dict) or not titles.get("fr"):
-        raise Invalid("title.fr", "is required (French is the text every language falls back to)")
-    for code in LANGUAGES:
-        setattr(item, f"title_{code}", text(f"title.{code}", titles.get(code), 200, required=code == "fr"))
-    item.description_fr = text("description", (fields.get("description") or {}).get("fr"), 2000)
-    starts_at = workshops.moment("starts_at", fields.get("starts_at"), required=True)
-    if starts_at != item.starts_at and starts_at <= now:
-        raise Invalid("starts_at", "must be in the future")
-    deadline = workshops.moment("registration_deadline", fields.get("registration_deadline"))
-    if deadline is not None and deadline > starts_at:
-        raise Invalid("registration_deadline", "must not be after starts_at")
-    item.starts_at, item.registration_deadline = starts_at, deadline
-    item.location = text("location", fields.get("location"), 200, required=True)
-    capacity = whole("capacity", fields.get("capacity"), minimum=1, maximum=workshops.MAX_CAPACITY)
-    held = item.capacity - workshops.seats_left(item, workshops.counts(session, [item.id])[item.id])
-    if capacity < held:
-        raise Invalid("capacity", f"must be at least {held}, the seats already given")
-    item.capacity = capacity
-    session.flush()
-    while workshops.promote(session, item, now, config) is not None:
-        pass
-    return item
-
-
 @bp.get("/workshops", endpoint="workshops")
 def workshops_page():
     return _list_page({})
 
 
-def _list_page(form, error: DirectoryError | None = None, status: int = 200):
+def _list_page(form, error: Refusal | None = None, status: int = 200):
+    window, refused_link = paging.asked(workshops.WORKSHOP_KEYS, PAGE_SIZE)
     with database().transaction() as session:
-        found = workshops.workshops(session)
+        found = workshops.workshops(session, window=window)
         counted = workshops.counts(session, [item.id for item in found])
         listed = [(item, counted[item.id], workshops.seats_left(item, counted[item.id])) for item in found]
         return page("workshops.html", status, workshops=listed, form=form, now=clock.now(),
+                    pager=paging.pager("dashboard.workshops", found, workshops.WORKSHOP_KEYS, window, refused_link),
                     error=problem(error) if error else None)
 
 
@@ -88,25 +64,26 @@ def create_workshop():
         with database().transaction() as session:
             item = workshops.create(session, fields, clock.now())
             workshop_id = item.id
-    except DirectoryError as error:
+    except Refusal as error:
         return _list_page(request.form, error, 422)
     notice("workshops.created")
     return redirect(url_for("dashboard.workshop", workshop_id=workshop_id))
 
 
-def _detail_page(workshop_id: int, form: dict | None = None, error: DirectoryError | None = None,
+def _detail_page(workshop_id: int, form: dict | None = None, error: Refusal | None = None,
                  status: int = 200):
+    window, refused_link = paging.asked(workshops.REGISTRATION_KEYS, PAGE_SIZE)
     with database().transaction() as session:
         item = workshops.workshop(session, workshop_id)
         if item is None:
             return page("error.html", 404, message=_("workshops.not_found"))
-        registrations = list(session.scalars(
-            select(Registration).where(Registration.workshop_id == item.id)
-            .options(selectinload(Registration.producer).selectinload(Producer.cooperative))
-            .order_by(Registration.created_at, Registration.id)))
+        registrations = workshops.registrations(
+            session, item, window, options=(selectinload(Registration.producer).selectinload(Producer.cooperative),))
         places = {registration.id: n for n, registration in enumerate(workshops.waitlist(session, item.id), 1)}
         counted = workshops.counts(session, [item.id])[item.id]
         return page("workshop.html", status, item=item, registrations=registrations, places=places,
+                    pager=paging.pager("dashboard.workshop", registrations, workshops.REGISTRATION_KEYS, window,
+                                       refused_link, workshop_id=item.id),
                     counted=counted, seats_left=workshops.seats_left(item, counted),
                     form=form if form is not None else _form_of(item), error=problem(error) if error else None,
                     holding=workshops.HOLDING_SEAT, attended=workshops.ATTENDED)
@@ -125,8 +102,8 @@ def edit_workshop(workshop_id: int):
             item = workshops.lock(session, workshop_id)
             if item is None:
                 return page("error.html", 404, message=_("workshops.not_found"))
-            update(session, item, fields, clock.now(), current_app.config)
-    except DirectoryError as error:
+            workshops.update(session, item, fields, clock.now(), current_app.config)
+    except Refusal as error:
         return _detail_page(workshop_id, request.form, error, 422)
     notice("workshops.saved")
     return redirect(url_for("dashboard.workshop", workshop_id=workshop_id))
