@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from pydantic import BaseModel, ConfigDict
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from ovop.core.errors import REASONS as REFUSAL_CODES
 from ovop.domain import schemas
 from ovop.web import paging
 
@@ -33,9 +35,9 @@ class Error(Shape):
     """Every error: `error` in English; a refused input also names `field`, its `code` and `params`."""
 
     error: str
-    field: str | None = None
-    code: str | None = None
-    params: dict[str, Any] | None = None
+    field: str | None = Field(None, description="the refused field, a path such as names.fr")
+    code: str | None = Field(None, description="stable: " + ", ".join(REFUSAL_CODES))
+    params: dict[str, Any] | None = Field(None, description="the code's parameters, e.g. {\"max\": 120}")
 
 
 class Cooperative(Shape):
@@ -447,7 +449,8 @@ def pages(described: dict) -> dict:
                 "method": method.upper(), "path": path, "id": operation["operationId"],
                 "summary": operation["summary"], "body": type_text(body) if body else None,
                 "parameters": [{"name": p["name"], "in": p["in"], "type": type_text(p["schema"]),
-                                "description": p.get("description", "")} for p in operation["parameters"]],
+                                "description": _code_spans(p.get("description", ""))}
+                               for p in operation["parameters"]],
                 "responses": [{"status": status, "description": response["description"],
                                "type": _answer_text(response)} for status, response in
                               operation["responses"].items()]})
@@ -460,7 +463,13 @@ def pages(described: dict) -> dict:
                                    "required": field_name in required, "read_only": field_schema.get("readOnly"),
                                    "description": field_schema.get("description", "")}
                                   for field_name, field_schema in schema.get("properties", {}).items()]})
-    return {"info": described["info"], "operations": operations, "schemas": shapes}
+    info = {**described["info"], "description": _code_spans(described["info"]["description"])}
+    return {"info": info, "operations": operations, "schemas": shapes}
+
+
+def _code_spans(text: str) -> Markup:
+    """`limit` written as code, the rest escaped."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
 def _answer_text(response: dict) -> str:
