@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bench import common
+from ovop.core.config import defaults
 from ovop.core import clock
 from ovop.models import OutboxItem, PriceObservation, Product
 from ovop.messaging.outbox import enqueue
@@ -27,8 +28,8 @@ MONDAY_8 = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)  # Dakar is UTC+0: t
 AIM_SECONDS = 30.0
 COLUMNS = ("dedupe_key", "kind", "recipient", "channel", "body", "content_sid", "content_variables", "producer_id",
            "not_before", "status", "attempts", "created_at")
-CONFIG = {"OUTBOUND_BACKEND": "twilio", "TWILIO_SMS_FROM": "+15005550006",
-          "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886", "BOT_TIMEZONE": "Africa/Dakar", "QUIET_HOURS": "off"}
+CONFIG = defaults(OUTBOUND_BACKEND="twilio", TWILIO_SMS_FROM="+15005550006",
+                  TWILIO_WHATSAPP_FROM="whatsapp:+14155238886", BOT_TIMEZONE="Africa/Dakar", QUIET_HOURS="off")
 
 
 def _prices(database) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
+from ovop.core.config import defaults
 from ovop.core import clock
 from ovop.domain import orders
 from ovop.language.i18n import is_gsm7, sms_segments
@@ -76,9 +77,9 @@ def answer(db, order_id, producer_id, yes=True, quantity=None, now=None, config=
     with db.transaction() as session:
         order, producer = session.get(Order, order_id), session.get(Producer, producer_id)
         if yes:
-            result = orders.accept(session, config or {}, order, producer, quantity, now=now)
+            result = orders.accept(session, config or defaults(), order, producer, quantity, now=now)
         else:
-            result = orders.decline(session, config or {}, order, producer, now=now)
+            result = orders.decline(session, config or defaults(), order, producer, now=now)
         return result.outcome, result.quantity, result.stock
 
 
@@ -256,7 +257,7 @@ def test_a_stale_read_cannot_accept_an_order_taken_meanwhile(api, db, coop):
     answer(db, order["id"], coop["binta"])
     with db.transaction() as session:
         session.add(stale)
-        result = orders.accept(session, {}, stale, session.get(Producer, coop["awa"]))
+        result = orders.accept(session, defaults(), stale, session.get(Producer, coop["awa"]))
         assert result.outcome == "taken"
 
 
@@ -271,7 +272,7 @@ def test_the_order_is_declined_once_every_alerted_producer_said_no(api, db, coop
 def test_a_producer_who_could_not_be_reached_is_not_waited_for(api, db, coop):
     with db.transaction() as session:
         session.execute(update(Producer).where(Producer.id == coop["awa"]).values(last_inbound_at=None))
-    config = {"OUTBOUND_BACKEND": "twilio", "TWILIO_WHATSAPP_FROM": "+14155238886"}  # no SMS, no template
+    config = defaults(OUTBOUND_BACKEND="twilio", TWILIO_WHATSAPP_FROM="+14155238886")  # no SMS, no template
     with db.transaction() as session:
         made = orders.create_order(session, config, order_body(coop))
         order_id, vias = made.id, {note.producer_id: note.sent_via for note in made.notifications}
@@ -380,7 +381,7 @@ def test_a_silent_producer_is_reminded_once_after_24_hours(api, db, coop):
         answer(db, order["id"], coop["binta"], yes=False)
     for hours, reminded in ((23, 0), (25, 1), (49, 0)):  # one reminder, not one a day
         with at(start + timedelta(hours=hours)):
-            assert order_followups.run(db, {}, clock.now()) == reminded, hours
+            assert order_followups.run(db, defaults(), clock.now()) == reminded, hours
     [reminder] = outbox(db, "order_reminder")
     assert reminder.dedupe_key == f"order-reminder:order={order['id']}:producer={coop['awa']}"
     assert reminder.recipient == AWA and reminder.body == (
@@ -394,7 +395,7 @@ def test_a_reminder_due_at_night_waits_for_the_morning(api, db, coop):
     with at(start):
         create(api, coop)
     with at(start + timedelta(hours=25)):  # 21:30 the next day: quiet hours
-        assert order_followups.run(db, {}, clock.now()) == 2
+        assert order_followups.run(db, defaults(), clock.now()) == 2
     morning = datetime.combine(TODAY + timedelta(days=2), time(7), tzinfo=timezone.utc)
     assert {row.not_before for row in outbox(db, "order_reminder")} == {morning}
 
@@ -403,9 +404,9 @@ def test_a_reminder_run_inside_the_callers_transaction_adds_nothing_twice(api, d
     create(api, coop)
     later = clock.now() + timedelta(hours=30)
     with db.transaction() as session:
-        assert order_followups.run(session, {}, later) == 2
+        assert order_followups.run(session, defaults(), later) == 2
     with db.transaction() as session:
-        assert order_followups.run(session, {}, later) == 0
+        assert order_followups.run(session, defaults(), later) == 0
     assert len(outbox(db, "order_reminder")) == 2
 
 
@@ -413,12 +414,12 @@ def test_an_answered_or_closed_order_gets_no_reminder(api, db, coop):
     taken, cancelled = create(api, coop), create(api, coop)
     answer(db, taken["id"], coop["awa"])
     api.post(f"/orders/{cancelled['id']}/cancel")
-    assert order_followups.run(db, {}, clock.now() + timedelta(hours=30)) == 0
+    assert order_followups.run(db, defaults(), clock.now() + timedelta(hours=30)) == 0
 
 
 def test_pending_orders_past_their_due_date_expire(api, db, coop):
     order = create(api, coop, due_date=TODAY.isoformat())
-    order_followups.run(db, {}, clock.now())
+    order_followups.run(db, defaults(), clock.now())
     assert api.get(f"/orders/{order['id']}")[1]["status"] == "pending"
-    order_followups.run(db, {}, clock.now() + timedelta(days=2))
+    order_followups.run(db, defaults(), clock.now() + timedelta(days=2))
     assert api.get(f"/orders/{order['id']}")[1]["status"] == "expired"

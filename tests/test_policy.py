@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from ovop.core import clock
-from ovop.messaging import channels, notify as notifying
+from ovop.core.config import defaults
+from ovop.messaging import notify as notifying
 from ovop.language.i18n import is_gsm7, sms_segments
 from ovop.models import OutboxItem, Producer
 from ovop.messaging.transport import TwilioTransport
@@ -33,11 +34,9 @@ def fake():
 
 def twilio_config(fake=None, **overrides) -> dict:
     """Settings of a production-like service: Twilio with a WhatsApp sender and an SMS sender."""
-    config = {"OUTBOUND_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid if fake else "AC1",
-              "TWILIO_AUTH_TOKEN": fake.auth_token if fake else "token", "TWILIO_WHATSAPP_FROM": "+14155238886",
-              "TWILIO_SMS_FROM": "+15005550006", "TWILIO_MESSAGING_SERVICE_SID": None, "TWILIO_TEMPLATES": {}}
-    config.update(overrides)
-    return config
+    return defaults(**{"OUTBOUND_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid if fake else "AC1",
+                       "TWILIO_AUTH_TOKEN": fake.auth_token if fake else "token",
+                       "TWILIO_WHATSAPP_FROM": "+14155238886", "TWILIO_SMS_FROM": "+15005550006", **overrides})
 
 
 def sender(db, fake, config) -> Sender:
@@ -99,19 +98,6 @@ def test_a_missing_template_in_the_producers_language_falls_back_to_the_french_o
     assert rows(db)[0].content_sid == "HXfrench"
 
 
-def test_templates_can_come_as_json_text_from_the_environment(db, monkeypatch):
-    monkeypatch.setenv("TWILIO_TEMPLATES", '{"order_thanks": {"wo": "HXenv"}}')
-    config = twilio_config()
-    del config["TWILIO_TEMPLATES"]
-    notify(db, config, producer(db))
-    assert rows(db)[0].content_sid == "HXenv"
-
-
-@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", ""])
-def test_unusable_template_settings_mean_no_template(raw):
-    assert channels.templates({"TWILIO_TEMPLATES": raw}) == {}
-
-
 def test_it_falls_back_to_sms_folded_to_gsm7_without_a_template(db, fake):
     config = twilio_config(fake)
     notice = notify(db, config, producer(db, last_message_hours_ago=30))
@@ -153,7 +139,7 @@ def test_the_window_is_judged_when_the_message_will_leave(db):
 
 
 def test_the_console_backend_delivers_everything_on_a_newcomers_machine(db):
-    notice = notify(db, {"OUTBOUND_BACKEND": "console"}, producer(db, last_message_hours_ago=30))
+    notice = notify(db, defaults(OUTBOUND_BACKEND="console"), producer(db, last_message_hours_ago=30))
     assert (notice.via, notice.status) == ("sms", "pending")
 
 

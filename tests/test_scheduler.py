@@ -12,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from ovop.core.config import defaults
 from ovop.core import clock
 from ovop.domain import stock, workshops
 from ovop.core.db import Database
@@ -403,13 +404,13 @@ def test_an_unknown_broadcast_is_404(api):
 def test_quiet_hours_last_from_nine_at_night_to_seven_in_the_morning(local, until):
     moment = datetime.fromisoformat(local).replace(tzinfo=UTC)
     expected = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
-    assert quiet_until(moment, {"BOT_TIMEZONE": "Africa/Dakar"}) == expected
+    assert quiet_until(moment, defaults(BOT_TIMEZONE="Africa/Dakar")) == expected
 
 
 def test_quiet_hours_are_local_time():
-    paris = {"BOT_TIMEZONE": "Europe/Paris"}
+    paris = defaults(BOT_TIMEZONE="Europe/Paris")
     assert quiet_until(datetime(2026, 12, 5, 20, 30, tzinfo=UTC), paris) == datetime(2026, 12, 6, 6, 0, tzinfo=UTC)
-    assert quiet_until(datetime(2026, 12, 5, 20, 30, tzinfo=UTC), {"QUIET_HOURS": "off"}) is None
+    assert quiet_until(datetime(2026, 12, 5, 20, 30, tzinfo=UTC), defaults(QUIET_HOURS="off")) is None
 
 
 # --- the worker and the command line ----------------------------------------------------------------------

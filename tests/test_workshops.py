@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ovop.core.config import defaults
 from ovop.core import clock
 from ovop.domain import workshops
 from ovop.language.i18n import is_gsm7, sms_segments
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)  # a Tuesday; Dakar is UTC+0 all year
 STARTS = datetime(2026, 12, 9, 10, 0, tzinfo=timezone.utc)  # Wednesday 9 December, 10:00 in Dakar
 TITLE = {"fr": "Vendre en boutique", "wo": "Jaay ci butig", "en": "Selling in the boutique"}
-CONFIG = {"BOT_TIMEZONE": "Africa/Dakar", "OUTBOUND_BACKEND": "console"}
+CONFIG = defaults(BOT_TIMEZONE="Africa/Dakar", OUTBOUND_BACKEND="console")
 SIDS = (f"SMws{n:06d}" for n in count())
 
 
@@ -345,7 +346,7 @@ def test_demo_workshops_and_prices_load_once(db):
     with db.transaction() as session, clock.frozen_at(NOW):
         first = load(session)
         again = load(session)
-        direct = workshops.load_demo_workshops_and_prices(session, data, NOW)
+        direct = workshops.load_demo_workshops_and_prices(session, data, NOW, CONFIG)
     assert (first["workshops"], first["prices"]) == (3, 8)
     assert (again["workshops"], again["prices"]) == (0, 0) and direct == {"workshops": 0, "prices": 0}
     with db.transaction() as session:

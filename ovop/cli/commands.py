@@ -173,7 +173,7 @@ def demo_load(if_empty):
         if if_empty and session.scalar(select(func.count()).select_from(Product)):
             click.echo("demo data skipped: the database already has products")
             return
-        added = demo.load(session)
+        added = demo.load(session, config=current_app.config)
     click.echo("demo data loaded: " + ", ".join(f"{count} {kind}" for kind, count in added.items()))
 
 

@@ -78,7 +78,7 @@ def handle(turn: Turn) -> Outcome:
         state.flow, state.step, state.data = None, None, {}
     turn.data = dict(state.data or {})
 
-    word = understand.keyword(turn.text, turn.config.get("OPTOUT_WORDS", ()))
+    word = understand.keyword(turn.text, turn.config["OPTOUT_WORDS"])
     if word is not None and global_words.handles(word, turn):
         next_flow, next_step = global_words.handle(turn, word)
     elif state.flow in FLOWS and state.step:
@@ -92,7 +92,7 @@ def handle(turn: Turn) -> Outcome:
     if next_flow is None or next_step is None:
         state.flow, state.step, state.data, state.expires_at = None, None, {}, None
     else:
-        timeout = timedelta(minutes=turn.config.get("CONVERSATION_TIMEOUT_MINUTES", 30))
+        timeout = timedelta(minutes=turn.config["CONVERSATION_TIMEOUT_MINUTES"])
         state.flow, state.step, state.data = next_flow, next_step, dict(turn.data)
         state.expires_at = turn.now + timeout
     if turn.silent:

@@ -157,7 +157,7 @@ def _answer_stranger(state: ConversationState, config: dict, now) -> list[str]:
     today = now.date().isoformat()
     quota = dict(state.data.get("join_replies") or {})
     sent_today = quota.get(today, 0)
-    if sent_today >= config.get("JOIN_REPLIES_PER_DAY", 2):
+    if sent_today >= config["JOIN_REPLIES_PER_DAY"]:
         return []
     state.data = {**state.data, "join_replies": {today: sent_today + 1}}
     return [t("join.info", "fr")]

@@ -30,7 +30,7 @@ def handle(turn):
     """Understand a message on its own and hand it to the flow of its meaning."""
     pending = orders.pending_refs(turn)
     meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), pending,
-                                    turn.config.get("OPTOUT_WORDS", ()))
+                                    turn.config["OPTOUT_WORDS"])
     kind = meaning.kind
     if kind == "choice":
         entry = MENU_ENTRIES.get(meaning.value or "")

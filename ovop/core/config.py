@@ -1,94 +1,276 @@
-"""Settings from the environment, in one place, with the defaults of the contract in DESIGN.md."""
+"""The service's settings: one typed, frozen `Settings`, every variable with its type and default, checked once.
+
+`load()` reads the environment (and what a test passes instead), parses every variable and stops the start with
+a ConfigError naming the first one that is wrong: a bad QUIET_HOURS fails when the process starts, not at night
+in a job. The app copies the result into Flask's app.config (`Settings.as_config()`, the same names as the
+environment), which every layer reads as a plain complete dict: nothing below repeats a default.
+"""
 from __future__ import annotations
 
 import json
 import os
 import secrets
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ovop.core.db import default_url
+from ovop.core.localtime import quiet_window, weekly
 from ovop.core.paths import INSTANCE
+from ovop.core.phones import InvalidPhone, to_e164
 
-
-# Settings whose defaults live next to the code that uses them; taken from the environment only when set.
-PASSED_THROUGH = ("TWILIO_TEMPLATES", "QUIET_HOURS", "PRICE_TIP_SCHEDULE", "STOCK_REMINDER_SCHEDULE", "PRICE_MARKET",
-                  "SCHEDULER_INTERVAL_MINUTES", "WEEKLY_WINDOW_HOURS")
+BACKENDS = ("twilio", "console")
+DATABASES = ("sqlite", "postgresql")
 
 
 class ConfigError(RuntimeError):
-    """A setting the service cannot start with; the message says which one and what to set."""
+    """A setting the service cannot start with; the message names it and says what to set, in one line."""
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
+# --- how one variable's text becomes its value (ValueError says what is wrong, without the name) ------------
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, not {value!r}")
+    return value.strip()
 
 
-def _count(env, name: str, default: int, minimum: int = 0) -> int:
-    """A whole-number setting; anything else stops the start with a message naming the variable."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
+def whole(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    """A whole number within bounds, from text or an int."""
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"must be a whole number, not {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"must be a whole number, not {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+            raise ValueError(f"must be {bounds}, not {number}")
+        return number
+    return parse
+
+
+def decimal(minimum: float, *, above: bool = False) -> Callable[[Any], float]:
+    """A number (10, 2.5) at least `minimum`, or above it."""
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number, not {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")) or number < minimum \
+                or (above and number == minimum):
+            raise ValueError(f"must be a number {'above' if above else 'of at least'} {minimum:g}, not {value!r}")
+        return number
+    return parse
+
+
+def optional(value: Any) -> str | None:
+    return _text(value) or None
+
+
+def word_list(value: Any) -> tuple[str, ...]:
+    """'a, b,c' (or a list) -> ('a', 'b', 'c')."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)):
+        raise ValueError(f"must be a comma-separated list, not {value!r}")
+    return tuple(part.strip() for part in map(_text, parts) if part.strip())
+
+
+def phone_list(value: Any) -> tuple[str, ...]:
+    """Phone numbers, comma-separated, each to E.164."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+        return tuple(dict.fromkeys(to_e164(phone) for phone in word_list(value)))
+    except InvalidPhone as error:
+        raise ValueError(f"must be phone numbers separated by commas: {error}") from None
+
+
+def templates(value: Any) -> dict:
+    """{"kind": {"language": "HX…"}}, as JSON text or a dict."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError('must be a JSON object like {"order_alert": {"fr": "HX…"}}, and is not valid JSON') \
+                from None
+    if not isinstance(value, dict) or not all(
+            isinstance(by_language, dict) and all(isinstance(sid, str) for sid in by_language.values())
+            for by_language in value.values()):
+        raise ValueError('must be a JSON object like {"order_alert": {"fr": "HX…", "wo": "HX…"}}')
     return value
 
 
-def from_environment(env: os._Environ | dict | None = None) -> dict:
-    """Read every setting the service knows; anything unset takes its documented default."""
+def time_zone(value: Any) -> str:
+    name = _text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be a time zone name such as Africa/Dakar, not {name!r}") from None
+    return name
+
+
+def quiet(value: Any) -> str:
+    """'21:00-07:00' or 'off'."""
+    spec = _text(value)
+    try:
+        return "off" if quiet_window(spec) is None else spec
+    except ValueError:
+        raise ValueError(f"must be two local times like 21:00-07:00, or off; not {spec!r}") from None
+
+
+def weekly_slot(value: Any) -> str:
+    """'mon 08:00'."""
+    spec = _text(value)
+    try:
+        weekly(spec)
+    except ValueError:
+        raise ValueError(f"must be a weekday and a local time like 'mon 08:00', not {spec!r}") from None
+    return spec
+
+
+def one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value):
+        chosen = _text(value).lower()
+        if chosen not in choices:
+            raise ValueError(f"must be {' or '.join(choices)}, not {value!r}")
+        return chosen
+    return parse
+
+
+def database(value: Any) -> str:
+    """A SQLAlchemy URL of a database the service runs on; the error never shows the password."""
+    try:
+        url = make_url(_text(value))
+    except ArgumentError:
+        raise ValueError("must be a database URL such as postgresql+psycopg://user:pass@host/db") from None
+    if url.get_backend_name() not in DATABASES:
+        raise ValueError(f"must be a sqlite:/// or postgresql+psycopg:// URL, not {url.drivername}://…")
+    return url.render_as_string(hide_password=False)
+
+
+def public_url(value: Any) -> str | None:
+    base = _text(value).rstrip("/")
+    if not base:
+        return None
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"must be an http(s) address such as https://ovop.example.org, not {base!r}")
+    return base
+
+
+def setting(default: Any = MISSING, parse: Callable[[Any], Any] = optional, *,
+            factory: Callable[[], Any] | None = None):
+    """A field of Settings: its default and how its environment text is read."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"parse": parse})
+    return field(default=default, metadata={"parse": parse})
+
+
+# --- the settings -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    """Every environment variable of the service (its name is the field's, in capitals), typed, with its default.
+
+    The README's Configuration table lists the same variables (tests/test_settings.py checks it).
+    """
+
+    database_url: str = setting(parse=database, factory=default_url)
+    port: int = setting(5000, whole(1, 65535))
+    admin_token: str | None = setting(None)  # generated, kept under instance/ and printed when unset
+    admin_password: str | None = setting(None)  # idem
+    secret_key: str | None = setting(None)  # signs the dashboard's session cookie; generated and kept when unset
+    twilio_account_sid: str | None = setting(None)
+    twilio_auth_token: str | None = setting(None)
+    twilio_sms_from: str | None = setting(None)
+    twilio_whatsapp_from: str | None = setting(None)
+    twilio_messaging_service_sid: str | None = setting(None)
+    twilio_api_base_url: str | None = setting(None, public_url)
+    twilio_timeout: float = setting(10.0, decimal(0, above=True))
+    twilio_templates: dict = setting(parse=templates, factory=dict)
+    public_base_url: str | None = setting(None, public_url)
+    # How many proxies in front of the web process append to X-Forwarded-For / set X-Forwarded-Proto.
+    # 0 trusts no such header: a client's address is the socket's, whatever it writes in its headers.
+    trusted_proxies: int = setting(0, whole(0))
+    web_concurrency: int = setting(3, whole(1))  # read by the Procfile's gunicorn line; checked here all the same
+    web_threads: int = setting(8, whole(1))  # the database pool of each web process matches it
+    outbound_backend: str | None = setting(None, one_of(*BACKENDS))  # None: twilio with credentials, else console
+    bot_timezone: str = setting("Africa/Dakar", time_zone)
+    quiet_hours: str = setting("21:00-07:00", quiet)
+    outbox_rate_sms: float = setting(10.0, decimal(0))  # 0: no limit (tests, benchmarks)
+    outbox_rate_whatsapp: float = setting(80.0, decimal(0))
+    outbox_max_attempts: int = setting(8, whole(1))
+    join_replies_per_day: int = setting(2, whole(0))
+    optout_words: tuple[str, ...] = setting(("bayi", "bàyyi", "noppi"), word_list)
+    staff_phones: tuple[str, ...] = setting((), phone_list)
+    conversation_timeout_minutes: int = setting(30, whole(1))
+    price_tip_schedule: str = setting("mon 08:00", weekly_slot)
+    stock_reminder_schedule: str = setting("fri 10:00", weekly_slot)
+    price_market: str = setting("Boutique OVOP Dakar", _text)
+    scheduler_interval_minutes: int = setting(5, whole(1, 1440))
+    weekly_window_hours: float = setting(12.0, decimal(0, above=True))
+
+    def __post_init__(self):
+        if self.outbound_backend is None:
+            credentials = self.twilio_account_sid and self.twilio_auth_token
+            object.__setattr__(self, "outbound_backend", "twilio" if credentials else "console")
+        self._check()
+
+    def _check(self) -> None:
+        """What no single variable shows: combinations the service must not start with."""
+        if self.twilio_auth_token and not self.public_base_url:
+            raise ConfigError(
+                "PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set: Twilio signs the exact URL it calls, "
+                "and without it the URL checked would be built from headers any client can write. Set it to the "
+                "address Twilio calls, e.g. PUBLIC_BASE_URL=https://ovop.example.org")
+        if self.outbound_backend == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
+            raise ConfigError("OUTBOUND_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The environment variables, in the order of the fields."""
+        return [item.name.upper() for item in fields(cls)]
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from variables given as text (the environment) or as values (a test's config); unset, None
+        and empty mean the default. ConfigError names the first variable that is wrong."""
+        given = {}
+        for item in fields(cls):
+            name = item.name.upper()
+            value = values.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            try:
+                given[item.name] = item.metadata["parse"](value)
+            except ValueError as error:
+                raise ConfigError(f"{name} {error}") from None
+        return cls(**given)
+
+    def as_config(self) -> dict:
+        """{"QUIET_HOURS": "21:00-07:00", …}: what goes into app.config, every variable present."""
+        return {item.name.upper(): getattr(self, item.name) for item in fields(self)}
+
+
+def load(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from the environment, where `overrides` (a test's config) wins."""
     env = os.environ if env is None else env
-    account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")
-    passed = {name: env[name] for name in PASSED_THROUGH if env.get(name)}
-    return passed | {
-        "DATABASE_URL": env.get("DATABASE_URL") or None,
-        "PORT": int(env.get("PORT") or 5000),
-        "ADMIN_TOKEN": env.get("ADMIN_TOKEN") or None,
-        "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,
-        "SECRET_KEY": env.get("SECRET_KEY") or None,
-        "TWILIO_ACCOUNT_SID": account_sid,
-        "TWILIO_AUTH_TOKEN": auth_token,
-        "TWILIO_SMS_FROM": env.get("TWILIO_SMS_FROM") or None,
-        "TWILIO_WHATSAPP_FROM": env.get("TWILIO_WHATSAPP_FROM") or None,
-        "TWILIO_MESSAGING_SERVICE_SID": env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
-        "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL") or None,
-        "TWILIO_TIMEOUT": float(env.get("TWILIO_TIMEOUT") or 10),
-        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-        "OUTBOUND_BACKEND": env.get("OUTBOUND_BACKEND") or ("twilio" if account_sid and auth_token else "console"),
-        "BOT_TIMEZONE": env.get("BOT_TIMEZONE") or "Africa/Dakar",
-        "OUTBOX_RATE_SMS": float(env.get("OUTBOX_RATE_SMS") or 10),
-        "OUTBOX_RATE_WHATSAPP": float(env.get("OUTBOX_RATE_WHATSAPP") or 80),
-        "OUTBOX_MAX_ATTEMPTS": int(env.get("OUTBOX_MAX_ATTEMPTS") or 8),
-        "JOIN_REPLIES_PER_DAY": int(env.get("JOIN_REPLIES_PER_DAY") or 2),
-        "OPTOUT_WORDS": _split(env.get("OPTOUT_WORDS")) or ["bayi", "bàyyi", "noppi"],
-        "STAFF_PHONES": _split(env.get("STAFF_PHONES")),
-        "CONVERSATION_TIMEOUT_MINUTES": int(env.get("CONVERSATION_TIMEOUT_MINUTES") or 30),
-        # How many proxies in front of the web process append to X-Forwarded-For / set X-Forwarded-Proto.
-        # 0 trusts no such header: a client's address is the socket's, whatever it writes in its headers.
-        "TRUSTED_PROXIES": _count(env, "TRUSTED_PROXIES", 0),
-        # Threads per gunicorn worker (the Procfile passes the same variable); the database pool matches it.
-        "WEB_THREADS": _count(env, "WEB_THREADS", 8, minimum=1),
-    }
+    names = Settings.names()
+    values = {name: env[name] for name in names if name in env}
+    values.update({name: value for name, value in (overrides or {}).items() if name in names})
+    return Settings.parse(values)
 
 
-def check(config: dict) -> None:
-    """Refuse to start with settings that would make the service unsafe; ConfigError says what to set."""
-    proxies = config.get("TRUSTED_PROXIES", 0)
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
-        raise ConfigError(f"TRUSTED_PROXIES must be a whole number, 0 or more, not {proxies!r}")
-    base = config.get("PUBLIC_BASE_URL")
-    if config.get("TWILIO_AUTH_TOKEN") and not base:
-        raise ConfigError(
-            "PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set: Twilio signs the exact URL it calls, and "
-            "without it the URL checked would be built from headers any client can write. Set it to the address "
-            "Twilio calls, e.g. PUBLIC_BASE_URL=https://ovop.example.org")
-    if base:
-        parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) address such as https://ovop.example.org, "
-                              f"not {base!r}")
+def defaults(**values: Any) -> dict:
+    """A complete config dict of the defaults, with `values` in place of some (tests call the layers with it)."""
+    return Settings().as_config() | values
 
 
 def fill_secrets(config: dict, store: Path | None = None) -> list[str]:

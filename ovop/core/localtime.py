@@ -1,16 +1,16 @@
-"""Local time for the service: its time zone (BOT_TIMEZONE) and the nightly quiet hours (QUIET_HOURS)."""
+"""Local time for the service: its time zone (BOT_TIMEZONE), the nightly quiet hours (QUIET_HOURS) and weekly slots
+("mon 08:00"). The specs are parsed here, once at start by the settings (ovop.core.config) and again where used."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-DEFAULT_TIMEZONE = "Africa/Dakar"
-DEFAULT_QUIET_HOURS = "21:00-07:00"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def timezone_of(config: dict) -> ZoneInfo:
     """The service's local time zone (BOT_TIMEZONE)."""
-    return ZoneInfo((config or {}).get("BOT_TIMEZONE") or DEFAULT_TIMEZONE)
+    return ZoneInfo(config["BOT_TIMEZONE"])
 
 
 def parse_hhmm(value: str) -> time:
@@ -21,13 +21,28 @@ def parse_hhmm(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def quiet_hours(config: dict) -> tuple[time, time] | None:
-    """(start, end) of the nightly silence from QUIET_HOURS ("21:00-07:00"); None when set to "" or "off"."""
-    spec = (config or {}).get("QUIET_HOURS", DEFAULT_QUIET_HOURS)
-    if not spec or str(spec).lower() == "off":
+def quiet_window(spec: str) -> tuple[time, time] | None:
+    """"21:00-07:00" -> (time(21, 0), time(7, 0)); None for "off"; ValueError for anything else."""
+    if spec.strip().lower() == "off":
         return None
-    start, _, end = str(spec).partition("-")
-    return parse_hhmm(start), parse_hhmm(end)
+    start, dash, end = spec.partition("-")
+    window = parse_hhmm(start), parse_hhmm(end)
+    if not dash or window[0] == window[1]:
+        raise ValueError(f"not two different times of day (HH:MM-HH:MM): {spec!r}")
+    return window
+
+
+def quiet_hours(config: dict) -> tuple[time, time] | None:
+    """(start, end) of the nightly silence (QUIET_HOURS), or None when it is off."""
+    return quiet_window(config["QUIET_HOURS"])
+
+
+def weekly(spec: str) -> tuple[int, time]:
+    """"mon 08:00" -> (0, time(8, 0)); ValueError for anything else."""
+    day, _, at = spec.strip().lower().partition(" ")
+    if day[:3] not in WEEKDAYS:
+        raise ValueError(f"not a weekly schedule like 'mon 08:00': {spec!r}")
+    return WEEKDAYS.index(day[:3]), parse_hhmm(at)
 
 
 def quiet_until(now: datetime, config: dict) -> datetime | None:

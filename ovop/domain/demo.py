@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ovop.core import clock
+from ovop.core.config import defaults
 from ovop.core.db import ROOT
 from ovop.models import Cooperative, Producer, Product, ProductAlias
 from ovop.core.phones import to_e164
@@ -20,8 +21,11 @@ from ovop.domain.workshops import load_demo_workshops_and_prices
 DEMO_FILE = ROOT / "data" / "demo.json"
 
 
-def load(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
-    """Insert what is missing from the demo file; returns how many rows of each kind were added."""
+def load(session: Session, path: Path = DEMO_FILE, config: dict | None = None) -> dict[str, int]:
+    """Insert what is missing from the demo file; returns how many rows of each kind were added.
+
+    `config`: the app's settings, whose BOT_TIMEZONE times the workshops (the settings' defaults when not given).
+    """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     added = {"products": 0, "cooperatives": 0, "producers": 0}
     products = {}
@@ -53,5 +57,5 @@ def load(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
                                  products=[products[code] for code in spec.get("products", [])], sandbox=True))
             added["producers"] += 1
     session.flush()
-    added.update(load_demo_workshops_and_prices(session, data, clock.now()))
+    added.update(load_demo_workshops_and_prices(session, data, clock.now(), config or defaults()))
     return added

@@ -75,7 +75,7 @@ def reference_for(order_id: int) -> str:
 
 def local_today(config: dict, now: datetime | None = None) -> date:
     """Today's date where the producers and the boutique are (BOT_TIMEZONE)."""
-    return (now or clock.now()).astimezone(ZoneInfo(config.get("BOT_TIMEZONE") or "Africa/Dakar")).date()
+    return (now or clock.now()).astimezone(ZoneInfo(config["BOT_TIMEZONE"])).date()
 
 
 def is_overdue(order: Order, today: date) -> bool:
@@ -92,7 +92,7 @@ def quantity_text(quantity: float | None) -> str:
 
 def due_text(order: Order, lang: str, config: dict) -> str:
     """The due date in the producer's language, e.g. "lun. 7 déc" (no final dot: a sentence may end on it)."""
-    tz = config.get("BOT_TIMEZONE") or "Africa/Dakar"
+    tz = config["BOT_TIMEZONE"]
     noon = datetime(order.due_date.year, order.due_date.month, order.due_date.day, 12, tzinfo=ZoneInfo(tz))
     return format_date(noon, lang, tz).rstrip(".")
 

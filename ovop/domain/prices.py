@@ -13,13 +13,14 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ovop.core.config import Settings
 from ovop.core import keyset
 from ovop.core.errors import Invalid
 from ovop.domain import schemas
 from ovop.language.i18n import format_money, mark, t
 from ovop.models import PriceObservation, Producer, Product
 
-DEFAULT_MARKET = "Boutique OVOP Dakar"
+DEFAULT_MARKET = Settings.price_market  # the boutique, PRICE_MARKET's default
 # One line per product in a tip, by which way the price went.
 LINE_KEYS = {"up": mark("price.line_up"), "down": mark("price.line_down"), "same": mark("price.line_same"),
              "new": mark("price.line_new")}
@@ -58,7 +59,7 @@ class Quote:
 
 def market_of(config: dict | None) -> str:
     """The market whose prices the tips quote (PRICE_MARKET, the boutique by default)."""
-    return (config or {}).get("PRICE_MARKET") or DEFAULT_MARKET
+    return config["PRICE_MARKET"]
 
 
 def quote(session: Session, product: Product, market: str = DEFAULT_MARKET) -> Quote | None:

@@ -31,13 +31,9 @@ from ovop.core.db import Database
 from ovop.language.i18n import mark
 from ovop.models import Cooperative, Producer, StockReport
 from ovop.messaging.outbox import enqueue_many
-from ovop.core.localtime import earliest_send, parse_hhmm, timezone_of
+from ovop.core.localtime import WEEKDAYS, earliest_send, timezone_of, weekly
 from ovop.messaging.notify import added as queued, notify, prepare
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# A weekly message is still due this long after its slot (a worker restarted late catches up; later, it waits
-# for next week rather than arriving on a Wednesday).
-DEFAULT_WEEKLY_WINDOW_HOURS = 12
 STOCK_REPORT_FRESH = timedelta(days=6)
 
 
@@ -61,14 +57,6 @@ class Job:
 
 # --- weekly slots -------------------------------------------------------------------------------------------
 
-def weekly(spec: str) -> tuple[int, object]:
-    """"mon 08:00" -> (0, time(8, 0)); ValueError for anything else."""
-    day, _, at = spec.strip().lower().partition(" ")
-    if day[:3] not in WEEKDAYS:
-        raise ValueError(f"not a weekly schedule like 'mon 08:00': {spec!r}")
-    return WEEKDAYS.index(day[:3]), parse_hhmm(at)
-
-
 def latest_slot(now: datetime, spec: str, config: dict) -> datetime:
     """The most recent weekly slot at or before `now`, in UTC."""
     weekday, at = weekly(spec)
@@ -83,7 +71,9 @@ def latest_slot(now: datetime, spec: str, config: dict) -> datetime:
 def due_slot(now: datetime, spec: str, config: dict) -> datetime | None:
     """This week's slot while it is due (within the catch-up window), else None."""
     slot = latest_slot(now, spec, config)
-    window = timedelta(hours=float(config.get("WEEKLY_WINDOW_HOURS") or DEFAULT_WEEKLY_WINDOW_HOURS))
+    # A worker restarted late catches up within WEEKLY_WINDOW_HOURS; later, it waits for next week rather than
+    # sending Monday's tip on a Wednesday.
+    window = timedelta(hours=config["WEEKLY_WINDOW_HOURS"])
     return slot if now - slot < window else None
 
 
@@ -122,7 +112,7 @@ def workshop_reminders(db: Database, config: dict, now: datetime) -> int:
 
 def price_tips(db: Database, config: dict, now: datetime) -> int:
     """Send each producer the week's boutique prices of what they make, once per week."""
-    slot = due_slot(now, config.get("PRICE_TIP_SCHEDULE") or "mon 08:00", config)
+    slot = due_slot(now, config["PRICE_TIP_SCHEDULE"], config)
     if slot is None:
         return 0
     week, market, rows = week_label(slot, config), prices.market_of(config), []
@@ -141,7 +131,7 @@ def price_tips(db: Database, config: dict, now: datetime) -> int:
 
 def stock_reminders(db: Database, config: dict, now: datetime) -> int:
     """Ask for a stock report from producers whose cooperative reported nothing in the past week."""
-    slot = due_slot(now, config.get("STOCK_REMINDER_SCHEDULE") or "fri 10:00", config)
+    slot = due_slot(now, config["STOCK_REMINDER_SCHEDULE"], config)
     if slot is None:
         return 0
     week, added = week_label(slot, config), 0
@@ -171,7 +161,7 @@ def broadcasts(db: Database, config: dict, now: datetime) -> int:
 # --- the registry -----------------------------------------------------------------------------------------
 
 def _every(config: dict) -> str:
-    return f"every {int(config.get('SCHEDULER_INTERVAL_MINUTES') or 5)} min"
+    return f"every {config['SCHEDULER_INTERVAL_MINUTES']} min"
 
 
 def registry() -> dict[str, Job]:
@@ -179,9 +169,9 @@ def registry() -> dict[str, Job]:
     jobs = [
         Job("workshop-reminders", workshop_reminders, "workshop reminders whose time has come", _every),
         Job("price-tips", price_tips, "the weekly boutique prices of each producer's products",
-            lambda config: config.get("PRICE_TIP_SCHEDULE") or "mon 08:00"),
+            lambda config: config["PRICE_TIP_SCHEDULE"]),
         Job("stock-reminders", stock_reminders, "ask for stock from cooperatives silent for a week",
-            lambda config: config.get("STOCK_REMINDER_SCHEDULE") or "fri 10:00"),
+            lambda config: config["STOCK_REMINDER_SCHEDULE"]),
         Job("broadcasts", broadcasts, "staff broadcasts whose send time has come", _every),
     ]
     try:

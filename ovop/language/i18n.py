@@ -221,12 +221,12 @@ def _skeleton(skeleton: str, dt: datetime, lang: str) -> str:
         return format_skeleton(skeleton, dt, locale=_babel_locale(DEFAULT_LANGUAGE))
 
 
-def format_date(dt: datetime, lang: str, tz: str = "Africa/Dakar") -> str:
+def format_date(dt: datetime, lang: str, tz: str) -> str:
     """Short weekday and date for SMS, e.g. fr "lun. 7 déc.", wo "Alt, 7 Des", en "Mon, 7 Dec"."""
     return _skeleton("MMMEd", _local(dt, tz), lang)
 
 
-def format_datetime(dt: datetime, lang: str, tz: str = "Africa/Dakar") -> str:
+def format_datetime(dt: datetime, lang: str, tz: str) -> str:
     """Short date and 24-hour time, e.g. fr "lun. 7 déc. 10:00", en "Mon, 7 Dec, 10:00"."""
     local = _local(dt, tz)
     # Join the two parts the locale's own way ("{1} {0}" in French, "{1} - {0}" in Wolof).

@@ -10,23 +10,18 @@ For a producer who has not opted out, the first line that applies decides:
 | any                | otherwise                                               | status "undeliverable", never sent  |
 
 Free WhatsApp text outside the window is never queued: Twilio refuses it (63016) and the producer hears nothing.
-Templates come from config["TWILIO_TEMPLATES"] (a dict, or the JSON of the TWILIO_TEMPLATES variable):
+Templates come from config["TWILIO_TEMPLATES"] (the JSON of the TWILIO_TEMPLATES variable, read at start):
 ``{"order_alert": {"fr": "HX…", "wo": "HX…"}}``. Their ContentVariables number the caller's params in the
 order given ({"1": first, "2": second, …}), so each kind documents that order where it builds its params.
 """
 from __future__ import annotations
 
-import json
-import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from ovop.language.i18n import DEFAULT_LANGUAGE
 from ovop.models import Producer
 
-log = logging.getLogger(__name__)
 
 # A row no channel can carry: kept for the staff with the reason, and never claimed by the sender.
 UNDELIVERABLE = "undeliverable"
@@ -46,25 +41,9 @@ class Route:
     content_sid: str | None = None
 
 
-@lru_cache(maxsize=8)
-def _parse_templates(raw: str) -> dict:
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        log.error("TWILIO_TEMPLATES is not valid JSON; no WhatsApp template will be used")
-        return {}
-    if not isinstance(parsed, dict):
-        log.error("TWILIO_TEMPLATES must be a JSON object {kind: {language: ContentSid}}")
-        return {}
-    return parsed
-
-
 def templates(config: dict) -> dict:
-    """{kind: {language: ContentSid}} from the settings (a dict, or JSON text), else from the environment."""
-    raw = config["TWILIO_TEMPLATES"] if "TWILIO_TEMPLATES" in config else os.environ.get("TWILIO_TEMPLATES")
-    if not raw:
-        return {}
-    return raw if isinstance(raw, dict) else _parse_templates(raw)
+    """{kind: {language: ContentSid}}: TWILIO_TEMPLATES, parsed and checked at start (ovop.core.config)."""
+    return config["TWILIO_TEMPLATES"]
 
 
 def template_for(config: dict, kind: str, lang: str) -> str | None:
@@ -74,7 +53,7 @@ def template_for(config: dict, kind: str, lang: str) -> str | None:
 
 
 def _console(config: dict) -> bool:
-    return config.get("OUTBOUND_BACKEND", "console") == "console"
+    return config["OUTBOUND_BACKEND"] == "console"
 
 
 def sms_ready(config: dict) -> bool:

@@ -126,7 +126,7 @@ def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key
     chosen = Route("sms", "sms") if sms_ready(config) else Route(UNDELIVERABLE, "sms")
     body = for_channel(t(key, DEFAULT_LANGUAGE, **params), "sms")
     added = 0
-    for phone in config.get("STAFF_PHONES") or ():
+    for phone in config["STAFF_PHONES"]:
         row_key = f"{dedupe_key}:to={phone}"
         notice = _queue(session, chosen, dedupe_key=row_key, kind=kind, recipient=phone,
                         producer_id=None, body=body, variables=None, not_before=None)

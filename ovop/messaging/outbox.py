@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ovop.core import clock
+from ovop.core.config import Settings
 from ovop.core.db import Database
 from ovop.models import Message, OutboxAttempt, OutboxItem, Producer, StockReport
 from ovop.language.i18n import fold_gsm7
@@ -131,8 +132,9 @@ class Sender:
     db: Database
     transport: Transport
     status_callback_base: str | None = None
-    rates: dict[str, float] = field(default_factory=lambda: {"sms": 10.0, "whatsapp": 80.0})
-    max_attempts: int = 8
+    rates: dict[str, float] = field(default_factory=lambda: {"sms": Settings.outbox_rate_sms,
+                                                             "whatsapp": Settings.outbox_rate_whatsapp})
+    max_attempts: int = Settings.outbox_max_attempts
     batch_size: int = 50
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     rng: random.Random = field(default_factory=random.Random)

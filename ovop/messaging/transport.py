@@ -18,6 +18,8 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from ovop.core.config import Settings
+
 log = logging.getLogger(__name__)
 
 # Errors that will not get better by trying again: bad or unreachable numbers, opt-outs, WhatsApp outside
@@ -117,7 +119,7 @@ class TwilioTransport:
 
     def __init__(self, account_sid: str, auth_token: str, *, sms_from: str | None = None,
                  whatsapp_from: str | None = None, messaging_service_sid: str | None = None,
-                 api_base_url: str | None = None, timeout: float = 10.0):
+                 api_base_url: str | None = None, timeout: float = Settings.twilio_timeout):
         # An explicit timeout: a hung request must not hold the sender forever.
         self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         if api_base_url:
@@ -207,7 +209,7 @@ def transport_from_config(config: dict) -> Transport:
             config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], sms_from=config.get("TWILIO_SMS_FROM"),
             whatsapp_from=config.get("TWILIO_WHATSAPP_FROM"),
             messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
-            api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=config.get("TWILIO_TIMEOUT", 10.0))
+            api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=config["TWILIO_TIMEOUT"])
     return ConsoleTransport()
 
 

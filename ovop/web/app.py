@@ -46,11 +46,10 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app from the environment, overridden by `config` (tests pass theirs)."""
     app = Flask(__name__, instance_relative_config=True)
     app.request_class = OvopRequest
-    app.config.update(settings.from_environment())
+    # Every variable parsed and checked once, here: a bad one stops the start with a ConfigError naming it.
+    # app.config then holds all of them (the layers below read it as a complete dict), plus Flask's own keys.
     app.config.update(config or {})
-    settings.check(app.config)  # ConfigError, naming the setting, instead of starting unsafe
-    if app.config.get("PUBLIC_BASE_URL"):
-        app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+    app.config.update(settings.load(config).as_config())
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_BODY
     for line in settings.fill_secrets(app.config):

@@ -44,7 +44,7 @@ def lang() -> str:
 
 
 def timezone_name() -> str:
-    return current_app.config.get("BOT_TIMEZONE") or "Africa/Dakar"
+    return current_app.config["BOT_TIMEZONE"]
 
 
 def _(key: str, **params) -> str:
