@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ovop.domain.demo import DEMO_FILE
-from ovop.language.understand import (Catalogue, CatalogueProduct, Meaning, keyword, match_product, normalise, parse_price, parse_quantity, understand)
+from ovop.language.understand import (Catalogue, CatalogueProduct, Meaning, keyword, match_product, normalise, parse_pick,
+                                      parse_price, parse_quantity, understand)
 
 DATA = Path(__file__).parent / "data"
 DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
@@ -251,3 +252,14 @@ def test_catalogue_get_and_build_is_cheap():
 def test_nothing_recorded_until_all_clear():
     meaning = understand("yaourt 40 savon", CATALOGUE, [Y, S])
     assert meaning == Meaning("clarify", reason="how_many", product=S, value="savon", partial={Y: 40})
+
+
+@pytest.mark.parametrize("text, picked", [
+    ("2", 2), ("2.", 2), ("2)", 2), ("deux", 2), ("ñaar", 2), ("naar", 2), ("benn", 1), ("one", 1), ("le 2", 2),
+    ("numéro 1", 1), ("n°3", 3), ("Le 2!", 2), ("2e", 2), ("deuxième", 2), ("le premier", 1), ("bu njëkk", 1),
+    ("4\ufe0f\u20e3", 4),
+    ("2 pots", None), ("trois pots", None), ("oui", None), ("-1", None), ("1,5", None), ("cmd 9", None),
+    ("commande 2", None), ("", None),
+])
+def test_a_pick_from_a_numbered_list_is_a_digit_or_a_number_word_alone(text, picked):
+    assert parse_pick(text) == picked

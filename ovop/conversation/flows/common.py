@@ -50,11 +50,9 @@ def numbered(labels: list[str]) -> str:
 
 
 def choice(text: str, count: int) -> int | None:
-    """The 0-based index a producer picked by typing its number, or None."""
-    cleaned = text.strip().rstrip(".)").strip()
-    if cleaned.isdigit() and 1 <= int(cleaned) <= count:
-        return int(cleaned) - 1
-    return None
+    """The 0-based index a producer picked by typing its number ("2", "deux", "ñaar", "le 2"), or None."""
+    picked = understand.parse_pick(text)
+    return picked - 1 if picked is not None and 1 <= picked <= count else None
 
 
 def format_quantity(quantity: float) -> str:

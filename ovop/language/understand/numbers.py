@@ -340,3 +340,36 @@ def parse_price(text: str) -> int | None:
 # --------------------------------------------------------------------------------------------------------
 # Keywords
 # --------------------------------------------------------------------------------------------------------
+
+
+# Words around the number of an entry picked from a numbered list: "le 2", "numéro 1", "n°3", "choix 2", "bi 2".
+_PICK_FILLERS = frozenset({"le", "la", "l", "numero", "num", "no", "n", "nr", "choix", "option", "c", "est", "cest",
+                           "bi", "wi", "ma", "mon", "je", "prend", "veux", "ok"})
+# Ordinals, folded: "le premier", "2e", "deuxième", "the second", "bu njëkk" (the first).
+_PICK_ORDINALS = {"premier": 1, "premiere": 1, "1er": 1, "1ere": 1, "first": 1, "1st": 1, "njek": 1,
+                  "deuxieme": 2, "second": 2, "seconde": 2, "2e": 2, "2eme": 2, "2nd": 2,
+                  "troisieme": 3, "third": 3, "3e": 3, "3eme": 3, "3rd": 3,
+                  "quatrieme": 4, "fourth": 4, "4e": 4, "4eme": 4, "4th": 4,
+                  "cinquieme": 5, "fifth": 5, "5e": 5, "5eme": 5, "5th": 5}
+# Number words read as numbers only beside a product elsewhere ("benn" folds to "ben"); alone, as a pick, they count.
+_PICK_WEAK = {"ben": 1, "un": 1, "une": 1, "neuf": 9}
+_PICK_WORD = re.compile(r"[a-z0-9]+")
+
+
+def parse_pick(text: str) -> int | None:
+    """The number of the entry a producer picked from a numbered list ("2", "deux", "ñaar", "le 2", "numéro 1",
+    "n°3", "2e", "le premier"), else None. A number with anything else beside it ("2 pots") is not a pick."""
+    prepared = _prepare(_clean(text))
+    if re.search(r"-\s*\d", prepared):  # "-1" is not an entry of a list
+        return None
+    words = [_fold(word) for word in _PICK_WORD.findall(prepared)]
+    words = [word for word in words if word not in _PICK_FILLERS and word != "bu"]
+    if len(words) != 1:
+        return None
+    word = words[0]
+    if word in _PICK_ORDINALS or word in _PICK_WEAK:
+        return _PICK_ORDINALS.get(word) or _PICK_WEAK[word]
+    if word.isdigit():
+        return int(word)
+    value = parse_quantity(word)
+    return int(value) if value is not None and float(value).is_integer() and value >= 1 else None
