@@ -371,7 +371,7 @@ def test_the_preview_counts_producers_and_sms_segments_per_language(api, audienc
 
 @pytest.mark.parametrize("body, field", [
     ({"text": {}}, "text"),
-    ({"text": {"de": "Hallo"}}, "text"),
+    ({"text": {"de": "Hallo"}}, "text.de"),
     ({"text": {"fr": 5}}, "text.fr"),
     ({"text": {"fr": "x" * 1601}}, "text.fr"),
     ({"text": {"fr": "Bonjour"}, "audience": {"cooperative_id": 999}}, "audience.cooperative_id"),
