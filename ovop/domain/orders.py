@@ -29,6 +29,7 @@ from ovop.language import understand
 from ovop.core.errors import Invalid
 from ovop.domain import schemas
 from ovop.domain.directory import cooperative_by_id, has_real_producers, product_by_code
+from ovop.language.formats import quantity_text
 from ovop.language.i18n import DEFAULT_LANGUAGE, format_date, mark
 from ovop.models import Cooperative, Order, OrderNotification, Producer, Product
 
@@ -81,13 +82,6 @@ def local_today(config: dict, now: datetime | None = None) -> date:
 def is_overdue(order: Order, today: date) -> bool:
     """True when the due date has passed and the goods are not delivered (nor the order closed)."""
     return order.status in (PENDING, ACCEPTED, PARTIAL) and order.due_date < today
-
-
-def quantity_text(quantity: float | None) -> str:
-    """40 rather than 40.0; a decimal stays a decimal."""
-    if quantity is None:
-        return ""
-    return str(int(quantity)) if float(quantity).is_integer() else f"{quantity:g}"
 
 
 def due_text(order: Order, lang: str, config: dict) -> str:

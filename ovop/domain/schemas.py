@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from ovop.core import phones
 from ovop.core.errors import Invalid
 from ovop.language.understand import MAX_QUANTITY  # the largest stock level a producer may report
+from ovop.language.formats import plain_number
 
 MAX_ID = 2**31 - 1  # ids and counts are INTEGER columns on PostgreSQL: nothing larger can be stored
 MAX_NOTE = 500
@@ -230,7 +231,7 @@ def first_refusal(schema: type[BaseModel], error: ValidationError, prefix: str =
     field = ".".join(part for part in (prefix, *map(str, loc)) if part and not part.isdigit()) or "body"
     code = CODES.get(kind, kind)
     custom = kind not in CODES  # our own errors carry our parameters
-    params = {PARAMS.get(key, key): _plain(value) for key, value in (problem.get("ctx") or {}).items()
+    params = {PARAMS.get(key, key): plain_number(value) for key, value in (problem.get("ctx") or {}).items()
               if custom or key in PARAMS}
     if kind.endswith("_type") and problem.get("input", "") is None:
         code, params = "required", {}
@@ -240,10 +241,6 @@ def first_refusal(schema: type[BaseModel], error: ValidationError, prefix: str =
         params["choices"] = str(params.get("choices", "")).replace("'", "")
     return Invalid(field, code, **params)
 
-
-def _plain(value: Any) -> Any:
-    """40 rather than 40.0 in a refusal's parameters."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _fields_at(schema: type[BaseModel], path: tuple) -> list[str]:

@@ -53,8 +53,3 @@ def choice(text: str, count: int) -> int | None:
     """The 0-based index a producer picked by typing its number ("2", "deux", "ñaar", "le 2"), or None."""
     picked = understand.parse_pick(text)
     return picked - 1 if picked is not None and 1 <= picked <= count else None
-
-
-def format_quantity(quantity: float) -> str:
-    """40 rather than 40.0; 1,5 stays a decimal."""
-    return str(int(quantity)) if float(quantity).is_integer() else f"{quantity:g}"

@@ -18,6 +18,7 @@ from ovop.models import Order
 from ovop.language.understand.spans import OrderRef
 from ovop.conversation.steps import END, REROUTE, Flow, Next
 from ovop.conversation.flows.common import choice, numbered
+from ovop.language.formats import quantity_text
 
 # What each outcome of ovop.domain.orders.accept/decline is told.
 OUTCOME_KEYS = {
@@ -145,10 +146,10 @@ def _apply(turn, order: Order, kind: str, quantity: float | None) -> Next:
     else:
         result = orders.decline(turn.session, turn.config, order, turn.producer, now=turn.now)
     words = _words(turn, result.order)
-    words.update(accepted=orders.quantity_text(result.quantity))
+    words.update(accepted=quantity_text(result.quantity))
     text = t(OUTCOME_KEYS[result.outcome], turn.lang, **words)
     if result.outcome in ("accepted", "partial") and result.over_stock:
-        text += " " + t("order.over_stock", turn.lang, stock=orders.quantity_text(result.stock), unit=order.unit)
+        text += " " + t("order.over_stock", turn.lang, stock=quantity_text(result.stock), unit=order.unit)
     turn.replies.append(text)
     return END
 

@@ -23,7 +23,8 @@ from ovop.domain import stock as ledger
 from ovop.language.i18n import mark, t
 from ovop.models import Product, ProductAlias
 from ovop.conversation.steps import END, REROUTE, Flow
-from ovop.conversation.flows.common import choice, format_quantity, numbered, product, product_name
+from ovop.conversation.flows.common import choice, numbered, product, product_name
+from ovop.language.formats import quantity_text
 
 MAX_QUANTITY = 100_000
 # What a figure that is not a stock count was read as: "750 F, c'est un prix ?"
@@ -48,11 +49,11 @@ def record(turn, items: dict[str, float]):
     for code, quantity in items.items():
         found = product(turn.session, code)
         done = ledger.record(turn.session, turn.producer, found, float(quantity), turn.now, turn.message_id)
-        item = dict(name=found.name(turn.lang), quantity=format_quantity(quantity), unit=found.unit)
+        item = dict(name=found.name(turn.lang), quantity=quantity_text(quantity), unit=found.unit)
         if done.previous is None:
             lines.append(t("stock.item_first", turn.lang, **item))
         else:
-            lines.append(t("stock.item", turn.lang, previous=format_quantity(done.previous), **item))
+            lines.append(t("stock.item", turn.lang, previous=quantity_text(done.previous), **item))
         if done.low:
             low.append(found.name(turn.lang))
             _alert_staff(turn, done)
@@ -77,7 +78,7 @@ def clarify(turn, meaning: understand.Meaning):
         turn.data.update(candidates=list(meaning.candidates), word=meaning.value)
         names = [product_name(turn.session, c, turn.lang) for c in meaning.candidates]
         if meaning.quantity is not None:
-            turn.say("stock.did_you_mean_for", word=meaning.value or "", quantity=format_quantity(meaning.quantity),
+            turn.say("stock.did_you_mean_for", word=meaning.value or "", quantity=quantity_text(meaning.quantity),
                      choices=numbered(names))
         else:
             turn.say("stock.did_you_mean", choices=numbered(names))
@@ -88,7 +89,7 @@ def clarify(turn, meaning: understand.Meaning):
         return _ask_confirm(turn, code, meaning.quantity, meaning.shown)
     if reason in ("not_count", "sale", "future"):
         key = NOT_A_COUNT[meaning.value] if reason == "not_count" else NOT_A_COUNT[reason]
-        turn.say(key, shown=meaning.shown or "", figure=format_quantity(meaning.quantity or 0))
+        turn.say(key, shown=meaning.shown or "", figure=quantity_text(meaning.quantity or 0))
         turn.data["quantity"] = None
         if code:
             return _ask_quantity(turn, code)
@@ -218,7 +219,7 @@ def _ask_product(turn, codes: list[str]):
     names = [product_name(turn.session, code, turn.lang) for code in codes]
     quantity = turn.data.get("quantity")
     if quantity is not None:  # the figure the answer will record is shown with the question
-        turn.say("stock.ask_product_for", quantity=format_quantity(quantity), choices=numbered(names))
+        turn.say("stock.ask_product_for", quantity=quantity_text(quantity), choices=numbered(names))
     else:
         turn.say("stock.ask_product", choices=numbered(names))
     return "stock", "ASK_PRODUCT"
@@ -228,17 +229,17 @@ def _ask_choice(turn, code: str, options: list[float]):
     found = product(turn.session, code)
     turn.data.update(product=code, options=options)
     turn.say("stock.choose", name=_capital(found.name(turn.lang)), unit=found.unit,
-             options=t("stock.or", turn.lang).join(format_quantity(o) for o in options),
-             choices=numbered([format_quantity(o) for o in options]))
+             options=t("stock.or", turn.lang).join(quantity_text(o) for o in options),
+             choices=numbered([quantity_text(o) for o in options]))
     return "stock", "CHOOSE_FIGURE"
 
 
 def _ask_confirm(turn, code: str, figure: float, shown: str | None):
     found = product(turn.session, code)
     turn.data.update(product=code, figure=figure)
-    params = dict(name=found.name(turn.lang), unit=found.unit, figure=format_quantity(figure))
+    params = dict(name=found.name(turn.lang), unit=found.unit, figure=quantity_text(figure))
     plain = dict(params, name=_capital(params["name"]))
-    if shown and shown != format_quantity(figure):
+    if shown and shown != quantity_text(figure):
         turn.say("stock.confirm_shown", shown=shown, **params)
     else:
         turn.say("stock.confirm", **plain)
@@ -254,7 +255,7 @@ def _items_text(turn, items: dict[str, float]) -> str:
     parts = []
     for code, quantity in items.items():
         found = product(turn.session, code)
-        parts.append(f"{found.name(turn.lang)} {format_quantity(quantity)} {found.unit}")
+        parts.append(f"{found.name(turn.lang)} {quantity_text(quantity)} {found.unit}")
     return ", ".join(parts)
 
 
@@ -285,7 +286,7 @@ def _alert_staff(turn, done: ledger.Recorded) -> None:
     """Low stock: the staff hear it the way they hear every alert (ovop.messaging.notify.notify_staff), once per report."""
     cooperative = turn.producer.cooperative
     words = {"cooperative": cooperative.name if cooperative else "-", "name": done.product.name_fr,
-             "quantity": format_quantity(done.report.quantity), "unit": done.product.unit}
+             "quantity": quantity_text(done.report.quantity), "unit": done.product.unit}
     notify_staff(turn.session, turn.config, "staff_low_stock", f"low-stock:report={done.report.id}",
                         mark("staff.low_stock"), words, about=turn.producer)
 

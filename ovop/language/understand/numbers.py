@@ -12,6 +12,7 @@ from .text import _clean, _fold, _prepare
 from .words import (MAX_QUANTITY, ORDER_FORMAT, _EN_SMALL, _EN_TENS, _ET, _FR_HUNDRED, _FR_SMALL, _FR_TENS,
                     _FR_THOUSAND, _HALF, _LINK, _NOT_PRODUCT, _UNITS, _WEAK, _WO_AND, _WO_FIXED, _WO_MULT, _WO_SMALL,
                     _ZERO)
+from ovop.language.formats import quantity_text
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class _Qty:
         return self.negative or self.ambiguous or not (0 <= self.value <= MAX_QUANTITY)
 
 
-def _number_text(value: float) -> str:
-    """40.0 -> '40', 1.5 -> '1.5'."""
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
-
 
 _THOUSANDS = re.compile(r"\d{1,3}(?:[ .]\d{3})+")
 _AMBIGUOUS = re.compile(r"\d{1,3}[.,]\d{3}")  # 1.500 is 1500 in French, 1.5 elsewhere; 1,500 the reverse
@@ -66,7 +63,7 @@ def _digits_value(raw: str) -> tuple[float, str, bool]:
     if len(raw.split(".")[0]) > 15:  # a 5000-digit string is no quantity
         return float("inf"), raw, ambiguous
     value = float(raw)
-    return value, _number_text(value), ambiguous
+    return value, quantity_text(value), ambiguous
 
 
 def _parse_french(words: Sequence[str], i: int) -> tuple[float, int] | None:
@@ -207,7 +204,7 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
             run = word_run(i)
             if len(run) >= 2 and run[0] == _ET and run[1] in _HALF:  # "1 et demi"
                 qty.value += -0.5 if qty.negative else 0.5
-                qty.text = _number_text(qty.value)
+                qty.text = quantity_text(qty.value)
                 i += 2
                 end = tokens[i - 1][3]
                 run = word_run(i)
@@ -218,7 +215,7 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
                 run = word_run(i)
                 if len(run) >= 2 and run[0] == _ET and run[1] in _HALF:  # "7 litres et demi"
                     qty.value += 0.5
-                    qty.text = _number_text(qty.value)
+                    qty.text = quantity_text(qty.value)
                     end = tokens[i + 1][3]
                     i += 2
             elements.append(("Q", qty, start, end))
@@ -236,7 +233,7 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
         if parsed:
             value, used = parsed
             weak = run[0] if used == 1 and run[0] in _WEAK else None
-            qty = _Qty(value, _number_text(value), weak=weak)
+            qty = _Qty(value, quantity_text(value), weak=weak)
             i += used
             end = tokens[i - 1][3]
             rest = word_run(i)
@@ -247,7 +244,7 @@ def _elements(tokens: list[tuple], catalogue: Catalogue | None) -> list[tuple]:
                 rest = word_run(i)
                 if len(rest) >= 2 and rest[0] == _ET and rest[1] in _HALF and qty.value == int(qty.value):
                     qty.value += 0.5  # "un litre et demi"
-                    qty.text = _number_text(qty.value)
+                    qty.text = quantity_text(qty.value)
                     end = tokens[i + 1][3]
                     i += 2
             elements.append(("Q", qty, start, end))

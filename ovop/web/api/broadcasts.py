@@ -6,20 +6,18 @@ from ovop.web.api import ApiError, bp, database, json_body
 from ovop.domain import broadcasts, directory
 from ovop.core import clock
 from ovop.models import Broadcast
+from ovop.language.formats import iso
 
 ID = f"int(min=1, max={directory.MAX_ID})"
 
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def broadcast_json(broadcast: Broadcast) -> dict:
     """A broadcast as the API shows it; `status` is scheduled until the scheduler has enqueued it."""
     return {"id": broadcast.id, "text": {"fr": broadcast.text_fr, "wo": broadcast.text_wo, "en": broadcast.text_en},
-            "audience": broadcast.audience or {}, "send_at": _iso(broadcast.send_at), "status": broadcast.status,
-            "enqueued_at": _iso(broadcast.enqueued_at), "recipients": broadcast.recipients,
-            "created_at": _iso(broadcast.created_at)}
+            "audience": broadcast.audience or {}, "send_at": iso(broadcast.send_at), "status": broadcast.status,
+            "enqueued_at": iso(broadcast.enqueued_at), "recipients": broadcast.recipients,
+            "created_at": iso(broadcast.created_at)}
 
 
 @bp.post("/broadcasts")

@@ -9,34 +9,26 @@ from ovop.web import paging
 from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.domain import directory, orders, schemas
 from ovop.models import Order
+from ovop.language.formats import iso, plain_number
 
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
 
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _number(quantity: float | None) -> int | float | None:
-    """40 rather than 40.0 in the JSON; a decimal stays a decimal."""
-    if quantity is None:
-        return None
-    return int(quantity) if float(quantity).is_integer() else quantity
 
 
 def order_json(order: Order, today) -> dict:
     """An order as the staff see it, with every alerted producer's answer (null while unanswered)."""
     return {
         "id": order.id, "reference": order.reference, "cooperative_id": order.cooperative_id,
-        "product": order.product.code, "quantity": _number(order.quantity), "unit": order.unit,
+        "product": order.product.code, "quantity": plain_number(order.quantity), "unit": order.unit,
         "due_date": order.due_date.isoformat(), "note": order.note, "status": order.status,
         "overdue": orders.is_overdue(order, today), "accepted_by": order.accepted_by_id,
-        "accepted_quantity": _number(order.accepted_quantity), "accepted_at": _iso(order.accepted_at),
-        "delivered_at": _iso(order.delivered_at), "cancelled_at": _iso(order.cancelled_at),
-        "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at),
-        "answers": [{"producer_id": note.producer_id, "answer": note.answer, "quantity": _number(note.quantity),
-                     "answered_at": _iso(note.answered_at), "notified_at": _iso(note.notified_at),
-                     "sent_via": note.sent_via, "reminded_at": _iso(note.reminded_at)}
+        "accepted_quantity": plain_number(order.accepted_quantity), "accepted_at": iso(order.accepted_at),
+        "delivered_at": iso(order.delivered_at), "cancelled_at": iso(order.cancelled_at),
+        "created_at": iso(order.created_at), "updated_at": iso(order.updated_at),
+        "answers": [{"producer_id": note.producer_id, "answer": note.answer, "quantity": plain_number(note.quantity),
+                     "answered_at": iso(note.answered_at), "notified_at": iso(note.notified_at),
+                     "sent_via": note.sent_via, "reminded_at": iso(note.reminded_at)}
                     for note in order.notifications],
     }
 

@@ -6,12 +6,10 @@ from ovop.web import paging
 from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.domain import directory, schemas
 from ovop.models import Producer
+from ovop.language.formats import iso
 
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def producer_json(producer: Producer) -> dict:
@@ -20,7 +18,7 @@ def producer_json(producer: Producer) -> dict:
             "cooperative_id": producer.cooperative_id, "language": producer.language, "channel": producer.channel,
             "products": [product.code for product in producer.products], "opted_out": producer.opted_out,
             "sandbox": bool(producer.sandbox),
-            "last_inbound_at": _iso(producer.last_inbound_at), "created_at": _iso(producer.created_at)}
+            "last_inbound_at": iso(producer.last_inbound_at), "created_at": iso(producer.created_at)}
 
 
 @bp.post("/producers")

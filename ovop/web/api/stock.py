@@ -9,18 +9,13 @@ from ovop.web.api import bp, database, json_body, query
 from ovop.core import clock
 from ovop.domain import directory, schemas, stock
 from ovop.models import Product, StockReport
-
-def _number(quantity: float | None) -> int | float | None:
-    """40 rather than 40.0 in the JSON; a decimal stays a decimal."""
-    if quantity is None:
-        return None
-    return int(quantity) if float(quantity).is_integer() else quantity
+from ovop.language.formats import plain_number
 
 
 def level_json(level: stock.Level) -> dict:
     report = level.report
     return {"cooperative_id": level.cooperative.id, "product": level.product.code,
-            "quantity": _number(report.quantity) if report else None,
+            "quantity": plain_number(report.quantity) if report else None,
             "unit": report.unit if report else level.product.unit,
             "reported_at": report.reported_at.isoformat() if report else None,
             "producer_id": report.producer_id if report else None, "source": report.source if report else None,
@@ -31,7 +26,7 @@ def line_json(report: StockReport, code: str, undone: bool) -> dict:
     """One ledger line: a report (source message), an undo line (source undo, `reverts_id`), a staff
     correction (source staff, with its note)."""
     return {"id": report.id, "cooperative_id": report.cooperative_id, "product": code,
-            "quantity": _number(report.quantity), "unit": report.unit, "reported_at": report.reported_at.isoformat(),
+            "quantity": plain_number(report.quantity), "unit": report.unit, "reported_at": report.reported_at.isoformat(),
             "producer_id": report.producer_id, "source": report.source, "note": report.note,
             "reverts_id": report.reverts_id, "undone": undone}
 
@@ -82,6 +77,6 @@ def correct_stock():
     data = json_body()
     with database().transaction() as session:
         done = stock.correct(session, data, clock.now())
-        answer = {**line_json(done.report, done.product.code, False), "previous": _number(done.previous),
+        answer = {**line_json(done.report, done.product.code, False), "previous": plain_number(done.previous),
                   "low": done.low}
     return answer, 201

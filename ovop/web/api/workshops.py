@@ -7,12 +7,10 @@ from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.core import clock
 from ovop.domain import directory, schemas, workshops
 from ovop.models import Registration, Workshop
+from ovop.language.formats import iso
 
 ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def workshop_json(item: Workshop, status_counts: dict[str, int]) -> dict:
@@ -21,20 +19,20 @@ def workshop_json(item: Workshop, status_counts: dict[str, int]) -> dict:
     return {"id": item.id,
             "title": {lang: getattr(item, f"title_{lang}") for lang in languages},
             "description": {lang: getattr(item, f"description_{lang}") for lang in languages},
-            "starts_at": _iso(item.starts_at), "location": item.location, "capacity": item.capacity,
-            "registration_deadline": _iso(item.registration_deadline), "reminders": item.reminder_offsets(),
+            "starts_at": iso(item.starts_at), "location": item.location, "capacity": item.capacity,
+            "registration_deadline": iso(item.registration_deadline), "reminders": item.reminder_offsets(),
             "registered": sum(status_counts.get(status, 0) for status in workshops.HOLDING_SEAT),
             "waitlisted": status_counts.get(workshops.WAITLISTED, 0),
             "seats_left": workshops.seats_left(item, status_counts),
-            "open": workshops.is_open(item, clock.now()), "created_at": _iso(item.created_at)}
+            "open": workshops.is_open(item, clock.now()), "created_at": iso(item.created_at)}
 
 
 def registration_json(registration: Registration, position: int | None) -> dict:
     """A registration as the API shows it; `position` is the place on the waitlist."""
     return {"id": registration.id, "workshop_id": registration.workshop_id,
             "producer_id": registration.producer_id, "status": registration.status, "position": position,
-            "created_at": _iso(registration.created_at), "registered_at": _iso(registration.registered_at),
-            "cancelled_at": _iso(registration.cancelled_at), "updated_at": _iso(registration.updated_at)}
+            "created_at": iso(registration.created_at), "registered_at": iso(registration.registered_at),
+            "cancelled_at": iso(registration.cancelled_at), "updated_at": iso(registration.updated_at)}
 
 
 @bp.post("/workshops")

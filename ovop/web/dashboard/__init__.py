@@ -20,7 +20,7 @@ from ovop.core import clock
 from ovop.core.db import Database
 from ovop.core.errors import Invalid, Refusal
 from ovop.language.i18n import format_datetime, format_money
-from ovop.domain.orders import quantity_text
+from ovop.language.formats import quantity_text
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/dashboard-static")

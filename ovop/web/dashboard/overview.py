@@ -15,7 +15,7 @@ from ovop.web import paging
 from ovop.domain import schemas, stock
 from ovop.core.errors import Refusal
 from ovop.models import Cooperative, Product, StockReport
-from ovop.domain.orders import quantity_text
+from ovop.language.formats import quantity_text
 
 HISTORY = timedelta(days=90)
 MAX_HISTORY_ROWS = 20_000
