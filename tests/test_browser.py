@@ -12,7 +12,7 @@ from sqlalchemy import select
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect, sync_playwright = playwright_api.expect, playwright_api.sync_playwright
 
-from ovop.core import clock
+from ovop.core import clock, config
 from ovop.language import i18n
 from ovop.domain import orders, prices, stock
 from ovop.models import Producer, Registration, Workshop
@@ -81,7 +81,7 @@ def test_an_order_reaches_the_simulated_phone_and_its_yes_accepts_it(browser, si
     page.select_option("select[name=cooperative_id]", label="GIE Takku Liggéey")
     page.select_option("select[name=product]", "yaourt")
     page.fill("input[name=quantity]", "30")
-    page.fill("input[name=due_date]", (orders.local_today({}) + timedelta(days=5)).isoformat())
+    page.fill("input[name=due_date]", (orders.local_today(config.defaults()) + timedelta(days=5)).isoformat())
     page.click("#order-form button[type=submit]")
     assert "CMD-0001" in page.locator("#orders").inner_text()
 
@@ -177,7 +177,7 @@ def test_a_long_import_shows_its_progress_and_report(browser, site, tmp_path):
 def _lively(db):
     """Stock reports over two months (a low one, a stale one) and yoghurt prices, for the screenshots."""
     rng, now = random.Random(7), clock.now()
-    today = orders.local_today({})
+    today = orders.local_today(config.defaults())
     with db.transaction() as session:
         for weeks, price in ((8, 450), (6, 450), (4, 475), (2, 525), (1, 500)):
             prices.record(session, {"product": "yaourt", "price": price,
@@ -206,7 +206,7 @@ def test_screenshots_of_the_main_pages(browser, site, db):
             page.select_option("select[name=cooperative_id]", label="GIE Takku Liggéey")
             page.select_option("select[name=product]", "yaourt")
             page.fill("input[name=quantity]", "25")
-            page.fill("input[name=due_date]", (orders.local_today({}) + timedelta(days=4)).isoformat())
+            page.fill("input[name=due_date]", (orders.local_today(config.defaults()) + timedelta(days=4)).isoformat())
             page.click("#order-form button[type=submit]")
             page.goto("/simulator?phone=%2B221770000101")
             for text in ("MENU", "oui", "atelier", "1"):
