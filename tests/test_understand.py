@@ -263,3 +263,11 @@ def test_nothing_recorded_until_all_clear():
 ])
 def test_a_pick_from_a_numbered_list_is_a_digit_or_a_number_word_alone(text, picked):
     assert parse_pick(text) == picked
+
+
+@pytest.mark.parametrize("text", ["1,5 stock non -5", "-5 non -5", "30 non -5", "-5 pas 30", "-5 ou 30", "-5 plus 10"])
+def test_a_negative_figure_joins_no_correction_range_or_sum(text):
+    """Found by the property test: '1,5 stock non -5' was read as a correction that kept -5, a stock of -5."""
+    meaning = understand(text, CATALOGUE, ["huile_palme"], [])
+    assert meaning.kind != "stock"
+    assert all(figure >= 0 for figure in [*meaning.partial.values(), *meaning.options])

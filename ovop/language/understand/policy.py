@@ -50,11 +50,17 @@ def understand(text: str, catalogue: Catalogue, cooperative_products: Sequence[s
                pending_orders: Sequence[str] = (), optout_words: Iterable[str] = ()) -> Meaning:
     """The meaning of one message read on its own. Never raises: a crash is logged and read as 'unknown'."""
     try:
-        return _understand(text, catalogue, tuple(cooperative_products or ()), tuple(pending_orders or ()),
-                           tuple(optout_words or ()))
+        meaning = _understand(text, catalogue, tuple(cooperative_products or ()), tuple(pending_orders or ()),
+                              tuple(optout_words or ()))
     except Exception:  # a producer's text must never break the conversation
         log.exception("understand failed on %r", text)
         return Meaning("unknown")
+    # The last guard of "a wrong record is worse than a question": no figure out of range is ever kept.
+    kept = {**meaning.items, **meaning.partial}
+    if any(not 0 <= quantity <= MAX_QUANTITY for quantity in kept.values()):
+        log.error("understand kept a figure out of range in %r: %s", text, kept)
+        return Meaning("clarify", reason="bad_quantity", product=next(iter(kept)) if len(kept) == 1 else None)
+    return meaning
 
 
 def _understand(text: str, catalogue: Catalogue, coop: tuple[str, ...], pending: tuple[str, ...],

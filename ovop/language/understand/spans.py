@@ -387,7 +387,8 @@ def _markers(spans: list[Span]) -> list[Span]:
         after, after_at = _words_after(spans, i + 1, 6)
         nxt = spans[after_at] if after_at < len(spans) else None
         # Two counts joined by a word: a range, or a correction.
-        if isinstance(nxt, Quantity) and not nxt.qty.zero and after:
+        # A negative, ambiguous or absurd figure joins nothing: it stays a count to refuse, never a kept figure.
+        if isinstance(nxt, Quantity) and not nxt.qty.zero and after and not span.qty.bad() and not nxt.qty.bad():
             joined = " ".join(after)
             unit = span.qty.unit or nxt.qty.unit
             if joined in _RANGE_JOIN or (joined in ("et", "and", "ak") and before and before[-1] in _RANGE_START):
