@@ -13,28 +13,34 @@ from ovop.models import Product, ProductAlias
 def load_catalogue(session: Session) -> understand.Catalogue:
     """The product catalogue with every alias, as the understanding layer wants it.
 
-    Reading the rows is cheap; indexing them is not, so the index is kept per process for as long as
+    The rows come in one query; indexing them is not cheap, so the index is kept per process for as long as
     the rows read are the same (a new alias or product makes a new one).
     """
-    products = tuple(session.execute(select(Product.code, Product.unit, Product.name_fr, Product.name_wo,
-                                            Product.name_en).order_by(Product.code)))
-    aliases = tuple(session.execute(select(Product.code, ProductAlias.alias)
-                                    .join(ProductAlias.product).order_by(ProductAlias.id)))
-    return _catalogue(products, aliases)
+    rows = tuple(session.execute(
+        select(Product.code, Product.unit, Product.name_fr, Product.name_wo, Product.name_en, ProductAlias.alias)
+        .outerjoin(ProductAlias, ProductAlias.product_id == Product.id).order_by(Product.code, ProductAlias.id)))
+    return _catalogue(rows)
 
 
 @lru_cache(maxsize=8)
-def _catalogue(products: tuple, aliases: tuple) -> understand.Catalogue:
-    by_code: dict[str, list[str]] = {}
-    for code, alias in aliases:
-        by_code.setdefault(code, []).append(alias)
+def _catalogue(rows: tuple) -> understand.Catalogue:
+    products: dict[str, tuple] = {}
+    aliases: dict[str, list[str]] = {}
+    for code, unit, fr, wo, en, alias in rows:
+        products.setdefault(code, (unit, fr, wo, en))
+        if alias is not None:
+            aliases.setdefault(code, []).append(alias)
     return understand.Catalogue(
         understand.CatalogueProduct(code=code, unit=unit, names={"fr": fr, "wo": wo or "", "en": en or ""},
-                                    aliases=tuple(by_code.get(code, ())))
-        for code, unit, fr, wo, en in products)
+                                    aliases=tuple(aliases.get(code, ())))
+        for code, (unit, fr, wo, en) in products.items())
 
 
 def product(session: Session, code: str) -> Product | None:
+    """The product of that code; one this session already holds (what the producer makes) is not read again."""
+    for held in session.identity_map.values():
+        if isinstance(held, Product) and held.code == code:
+            return held
     return session.scalar(select(Product).where(Product.code == code))
 
 
