@@ -141,6 +141,10 @@ EXTRA = [
     # orders
     ("waaw 20", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001", quantity=20)),
     ("je peux 20", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001", quantity=20)),
+    ("je prends 30", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001", quantity=30)),
+    ("c'est bon", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001")),
+    ("je prends", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001")),
+    ("non c'est pas bon", [Y], ["CMD-0001"], Meaning("decline", order="CMD-0001")),
     ("20 seulement", [Y], ["CMD-0001"], Meaning("accept", order="CMD-0001", quantity=20)),
     ("oui 20", [Y], ["CMD-0001", "CMD-0002"], Meaning("clarify", reason="which_order",
                                                        candidates=("CMD-0001", "CMD-0002"), value="accept")),

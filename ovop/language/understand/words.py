@@ -44,7 +44,7 @@ YES_WORDS = ("oui", "ouais", "waaw", "wao", "waw", "yes", "yep", "ok", "okay", "
 NO_WORDS = ("non", "nan", "déedéet", "deedeet", "dedet", "dédét", "no", "nope")
 # "je peux 20", "20 seulement", "ñaar fukk rekk": a smaller quantity offered for an order.
 CAN_PHRASES = ("je peux", "je peut", "on peut", "nous pouvons", "je pourrai", "i can", "we can", "mën naa",
-               "mën nanu")
+               "mën nanu", "je prends", "je prend", "on prend", "nous prenons", "i take", "we take")
 ONLY_WORDS = ("seulement", "only", "rekk", "juste")
 # Words before a yes/no that do not change it ("ben oui", "bon ok").
 DISCOURSE_WORDS = ("ben", "bon", "alors", "euh", "eh", "ah", "bah", "hmm", "well")
@@ -227,7 +227,8 @@ ACCEPT_PHRASES = ("on peut", "je peux", "c est possible", "cest possible", "pas 
                   "pas de soucis", "no problem", "bien sur", "ca marche", "entendu", "d accord", "dacord", "okay",
                   "we can", "i can", "sure", "of course", "dinanu ko def", "dinanu def", "dina ko def", "dinaa ko def",
                   "mun nanu", "mun naa", "men nanu", "men naa", "man nanu", "man naa", "baax na", "waaw",
-                  "noo ko def", "deal", "ok", "oui", "yes", "on est pret", "je suis pret", "disponible")
+                  "noo ko def", "deal", "ok", "oui", "yes", "on est pret", "je suis pret", "disponible",
+                  "c est bon", "cest bon", "c bon", "je prends", "je prend", "on prend", "je valide", "je confirme")
 DECLINE_PHRASES = ("pas possible", "impossible", "on n a plus", "on a plus", "n a plus rien", "a plus rien",
                    "plus rien", "on a rien", "n a rien", "pas de stock", "plus de stock", "peux pas", "pouvons pas",
                    "peut pas", "pourrai pas", "pourrons pas", "pas cette semaine", "pas pour cette", "can t", "cant",
