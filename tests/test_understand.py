@@ -275,3 +275,13 @@ def test_a_negative_figure_joins_no_correction_range_or_sum(text):
     meaning = understand(text, CATALOGUE, ["huile_palme"], [])
     assert meaning.kind != "stock"
     assert all(figure >= 0 for figure in [*meaning.partial.values(), *meaning.options])
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Good afternoon, I'd like to sign up for a training, is there one for small cooperatives?", "workshops"),
+    ("is there one?", "unknown"), ("I didn't sign up for this", "optout_ask"), ("I never signed up", "optout_ask"),
+])
+def test_signing_up_for_a_workshop_is_no_complaint_and_a_lone_one_is_no_count(text, kind):
+    """Blind corpus: the first was asked "do you want to stop?", and "is there one?" recorded a yoghurt."""
+    meaning = understand(text, CATALOGUE, ["yaourt"], [])
+    assert (meaning.kind, meaning.items) == (kind, {})

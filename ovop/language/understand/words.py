@@ -115,8 +115,9 @@ WOLOF_SMALL = {
 WOLOF_MULTIPLIERS = {10: ("fukk", "fuk", "fouk"), 100: ("téeméer", "teemeer", "temeer"), 1000: ("junni",)}
 WOLOF_FIXED = {30: ("fanweer",)}  # glossary: likely
 WOLOF_AND = ("ak",)  # "fukk ak ñaar" = 10 + 2
-# Read as a number only next to a product or a unit ("benn" is also French "ben"; "neuf" is also "new").
-WEAK_NUMBER_WORDS = ("benn", "un", "une", "neuf")
+# Read as a number only next to a product or a unit ("benn" is also French "ben"; "neuf" is also "new"; "is there
+# one?" asks, it does not count).
+WEAK_NUMBER_WORDS = ("benn", "un", "une", "neuf", "one")
 
 # --- words that change what a count is (spans._markers) ---------------------------------------------------
 SALE_WORDS = ("selling", "diaye", "diay", "jaaye", "vendu", "vendus", "vendue", "vendues", "vend", "vendre", "vendais", "vente", "ventes", "sold", "sell",
@@ -194,7 +195,7 @@ STOP_DOUBTS = ("trop de message", "trop de messages", "trop de sms", "too many",
 DOUBT_STEMS = ("derang", "bother", "annoy", "sonn", "lu tax", "loutakh", "lutax", "lou tax", "lu tah", "pourquoi", "why", "too much", "trop", "keep texting",
                "tout le temps", "saa su nekk", "sa sou nek", "saa sou nekk", "bes bu nekk", "bess bou nek", "every day", "chaque jour", "tous les jours", "fatig", "marre",
                "en ai assez", "arnaq", "spam")
-DOUBT_ALONE = ("sign up", "signed up", "pas demande", "jamais demande", "never asked", "didn t ask", "didnt ask",
+DOUBT_ALONE = ("didn t sign up", "didnt sign up", "did not sign up", "never signed up", "not signed up", "pas demande", "jamais demande", "never asked", "didn t ask", "didnt ask",
                "pas inscrit", "not subscribed", "qui vous a donne mon numero", "who gave you my number")
 NEGATION_WORDS = ("pas", "ne", "n", "not", "dont", "don't", "never", "jamais", "bul", "du", "no")
 OPTIN_PHRASES = ("recevoir a nouveau", "recevoir de nouveau", "recevoir encore", "recommencer", "reprendre",
