@@ -131,7 +131,7 @@ FUTURE_AFTER = ("demain", "tomorrow", "ellëg", "elleg", "ellek", "ellag", "proc
 APPROX_WORDS = ("environ", "env", "approx", "approximativement", "about", "around", "roughly", "presque",
                 "almost", "nearly", "pres", "moins", "quelque", "quelques", "tollu", "tollou", "tolou", "tolu", "jege",
                 "diege", "genre", "autour",
-                "circa", "approximately", "~")
+                "circa", "approximately", "~", "plus", "more", "over", "dessus")  # "plus de 50": at least, not 50
 CONTAINER_LINKS = ("de", "d", "of", "a", "x", "yu", "bu", "ci", "with", "avec")
 APPROX_AFTER = ("environ", "ish", "approx", "approximativement", "a peu pres", "plus ou moins", "or so", "more or less")
 RANGE_JOIN = ("ou", "or", "walla", "wala", "wal", "ou bien", "voire", "a", "to", "jusqu'a", "jusqua")
@@ -166,14 +166,18 @@ FRENCH_EXTRA_TENS = {"septante": 70, "huitante": 80, "nonante": 90}
 STOP_VERBS = ("stop", "stoppe", "stopper", "stoppez", "stopez", "arret", "arrete", "arreter", "arretez", "arretes",
               "areter", "aretez", "cesser", "cessez", "desabonner", "desabonnez", "desabonne", "desinscrire",
               "desinscrivez", "desinscris", "unsubscribe", "unsuscribe", "optout", "bayil", "bayyi", "bayyil",
-              "bayileen", "bayyileen", "baayil", "bayi", "noppi", "noppil", "noppileen", "nopi", "nopil")
+              "bayileen", "bayyileen", "baayil", "bayi", "noppi", "noppil", "noppileen", "nopi", "nopil",
+              "desabonnement", "desabonement", "desabonnment", "desinscription", "desincription", "desinscrit")
 STOP_PHRASES = ("opt out", "bul ma bindati", "buleen ma bindati", "bu ma bindati", "bul ma yonneeti",
                 "buleen ma yonneeti", "bul ma yonnee", "buleen ma yonnee", "bul ma yone", "dootuma begg", "bul ma sms",
                 "leave me off", "take me off", "boul ma bindati", "boul ma bind", "boul ma yonne", "boul ma yonneeti",
                 "bouleen ma bindati", "bul ma bind", "bu ma bind", "bayi ma", "bayil ma", "bayyil ma", "remove me", "retirez moi", "enlevez moi", "supprimez moi",
                 "supprimer mon numero", "effacez moi", "plus jamais", "no more messages", "do not text",
                 "dont text", "don't text", "dont message", "don't message", "do not message", "no more sms",
-                "plus de sms", "plus de message", "pas de message", "pas de sms")
+                "plus de sms", "plus de message", "pas de message", "pas de sms", "laissez moi tranquille",
+                "laisse moi tranquille", "laissez nous tranquille", "leave me alone", "retirez mon numero",
+                "retirer mon numero", "enlevez mon numero", "enlever mon numero", "effacez mon numero",
+                "supprimez mon numero", "remove my number", "delete my number")
 # "I don't want" + a word for your messages: an opt-out.
 NO_MORE_PHRASES = ("veux plus", "veut plus", "veux pas", "voulons plus", "voulons pas", "ne veux", "n veux",
                    "plus besoin", "pas besoin", "dont want", "don't want", "do not want", "no longer", "not interested",
