@@ -285,3 +285,11 @@ def test_signing_up_for_a_workshop_is_no_complaint_and_a_lone_one_is_no_count(te
     """Blind corpus: the first was asked "do you want to stop?", and "is there one?" recorded a yoghurt."""
     meaning = understand(text, CATALOGUE, ["yaourt"], [])
     assert (meaning.kind, meaning.items) == (kind, {})
+
+
+@pytest.mark.parametrize("text, kind", [("bayil commande bi, amuma dara tey", "optout_ask"),
+                                        ("stop les commandes", "optout_ask"), ("bayil ma", "optout"),
+                                        ("arretez les commandes et les messages", "optout")])
+def test_a_stop_word_about_an_order_is_asked_not_taken_as_an_opt_out(text, kind):
+    """Blind corpus: "bayil commande bi" (drop the order) had opted the producer out of everything."""
+    assert understand(text, CATALOGUE, ["yaourt"], ["CMD-0001"]).kind == kind

@@ -13,7 +13,7 @@ from .meaning import Meaning
 from .numbers import _tokens
 from .text import _prepare, _words, normalise
 from .words import (ACCEPT_PHRASES, DECLINE_PHRASES, DOUBT_ALONE, DOUBT_STEMS, HELP_PHRASES, MENU_PHRASES,
-                    MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, PRICE_PHRASES, STOP_DOUBTS,
+                    MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, ORDER_WORDS, PRICE_PHRASES, STOP_DOUBTS,
                     STOP_PHRASES, STOP_VERBS, _BLESSING, _CAN, _CANCEL, _DISCOURSE, _GREETINGS, _HELP, _LANGUAGE,
                     _LANGUAGE_VALUES, _MENU, _NO, _ONLY, _OPTIN, _OPTOUT, _POLITE, _PRICE, _THANKS, _WORKSHOP, _YES,
                     _fold_all)
@@ -108,6 +108,8 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
             return Meaning("optout_ask")  # "n'arrêtez pas", "ne stoppez pas"
         if any(w.isdigit() for w in words) or len(words) > MAX_INTENT_WORDS:
             return Meaning("optout_ask")  # "yaourt 40 stop": a report, or a stop? Ask.
+        if any(w in _ORDER_WORDS for w in words) and not refusal and not any(w in _MESSAGE_WORDS for w in words):
+            return Meaning("optout_ask")  # "bayil commande bi": drop that order, or stop everything? Ask.
         return Meaning("optout")
     if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)):
         return Meaning("optout_ask")
@@ -222,6 +224,7 @@ _STOP_VERBS = _fold_all(STOP_VERBS)
 _STOP_PHRASES = _phrases(*STOP_PHRASES)
 _NO_MORE = _phrases(*NO_MORE_PHRASES)
 _MESSAGE_WORDS = _fold_all(MESSAGE_WORDS)
+_ORDER_WORDS = _fold_all(ORDER_WORDS)
 _STOP_DOUBTS = _phrases(*STOP_DOUBTS)
 _NEGATIONS = _fold_all(NEGATION_WORDS)
 _DOUBT_STEMS = tuple(" ".join(_words(s)) for s in DOUBT_STEMS)

@@ -178,6 +178,8 @@ STOP_PHRASES = ("opt out", "bul ma bindati", "buleen ma bindati", "bu ma bindati
                 "laisse moi tranquille", "laissez nous tranquille", "leave me alone", "retirez mon numero",
                 "retirer mon numero", "enlevez mon numero", "enlever mon numero", "effacez mon numero",
                 "supprimez mon numero", "remove my number", "delete my number")
+# Words for the boutique's orders: "bayil commande bi" (drop the order) stops an order, maybe not our messages.
+ORDER_WORDS = ("commande", "commandes", "cmd", "order", "orders", "ordre", "komand", "kómand")
 # "I don't want" + a word for your messages: an opt-out.
 NO_MORE_PHRASES = ("veux plus", "veut plus", "veux pas", "voulons plus", "voulons pas", "ne veux", "n veux",
                    "plus besoin", "pas besoin", "dont want", "don't want", "do not want", "no longer", "not interested",
