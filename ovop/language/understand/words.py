@@ -14,7 +14,8 @@ from .text import _words, normalise
 HELP_WORDS = ("aide", "help", "ndimbal", "aidez moi", "aide moi", "help me")
 MENU_WORDS = ("menu", "accueil")
 GREETINGS = (
-    "bonjour", "bonsoir", "salut", "salam", "salam aleykoum", "salam alaykoum", "salam aleikoum",
+    "bonjour", "bonsoir", "salut", "salam", "salam aleykoum", "salam alaykoum", "salam aleikoum", "salam aleykum",
+    "salam alaykum", "salam aleikum", "salam alekum", "salaam alaykum",
     "salaam aleekum", "salamalekum", "salamalekoum", "salamaleykoum", "assalamou alaykoum",
     "assalamu alaikum", "as salam aleykoum", "na nga def", "nanga def", "nangadef", "hello", "hi", "hey",
     "coucou", "bjr", "slt", "good morning", "good afternoon", "good evening", "cv", "ca va", "sava", "sa va",
