@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, Text, TypeDecorator, UniqueConstraint, and_, exists, false, not_, or_)
+                        String, Table, Text, TypeDecorator, UniqueConstraint, and_, exists, false, not_, or_, text)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -177,6 +177,82 @@ class Message(Base):
     reply_twiml: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # What an outbound message is (order_alert, price_tip, reminder, broadcast, reply, staff_reply…), who carried
+    # it (twilio | smsgate | console), and what it cost: SMS segments and their encoding (gsm7 | ucs2), and the
+    # estimate in F CFA from MESSAGE_PRICES (None: no price known).
+    kind: Mapped[str | None] = mapped_column(String(40))
+    provider: Mapped[str | None] = mapped_column(String(20))
+    segments: Mapped[int | None]
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    cost: Mapped[float | None]
+    # The staff member who wrote it (a reply from the inbox).
+    author: Mapped[str | None] = mapped_column(String(80))
+    # A location the producer shared (WhatsApp).
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    media: Mapped[list[MessageMedia]] = relationship(back_populates="message", order_by="MessageMedia.position",
+                                                     cascade="all, delete-orphan")
+
+
+class MessageMedia(Base):
+    """A photo, voice note or document that came with an inbound message; fetched from the provider into MEDIA_DIR.
+
+    `status`: pending (to fetch) | stored (`path` is under MEDIA_DIR) | refused (a type or size we do not keep)
+    | failed (the provider would not give it).
+    """
+
+    __tablename__ = "message_media"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    content_type: Mapped[str] = mapped_column(String(100))
+    source_url: Mapped[str | None] = mapped_column(Text)  # the provider's address; cleared once stored
+    path: Mapped[str | None] = mapped_column(String(300))  # relative to MEDIA_DIR
+    size: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A photo sent while the producer was reporting stock belongs to that report.
+    stock_report_id: Mapped[int | None] = mapped_column(ForeignKey("stock_reports.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    fetched_at: Mapped[datetime | None]
+    message: Mapped[Message] = relationship(back_populates="media")
+    __table_args__ = (Index("ix_message_media_status", "status"),)
+
+
+class GatewayEvent(Base):
+    """A webhook event from the SMS gateway, by its id: an event delivered twice is handled once."""
+
+    __tablename__ = "gateway_events"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(30))
+    received_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+class StaffConversation(Base):
+    """A producer handed to a person: open while staff answer, closed to give the producer back to the bot.
+
+    `reason`: voice_note | asked (the producer asked for a person) | not_understood (twice in a row) | staff.
+    At most one open per producer (a partial unique index).
+    """
+
+    __tablename__ = "staff_conversations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    producer_id: Mapped[int] = mapped_column(ForeignKey("producers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    reason: Mapped[str] = mapped_column(String(20))
+    opened_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_message_at: Mapped[datetime] = mapped_column(default=clock.now)
+    unread: Mapped[int] = mapped_column(Integer, default=0)  # producer messages staff have not opened yet
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)  # the producer was told a person will answer
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    producer: Mapped[Producer] = relationship()
+    __table_args__ = (
+        Index("uq_staff_conversations_open", "producer_id", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_staff_conversations_status", "status", "last_message_at"),
+    )
 
 
 class OutboxItem(Base):
@@ -383,6 +459,9 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Goes up by one whenever what a producer would answer changes (taken, cancelled, quantity or date changed):
+    # a WhatsApp button carries the revision it was sent with, so a tap on a stale button changes nothing.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     cooperative: Mapped[Cooperative] = relationship()
     product: Mapped[Product] = relationship()
     accepted_by: Mapped[Producer | None] = relationship()

@@ -25,6 +25,7 @@ from ovop.core.paths import INSTANCE
 from ovop.core.phones import InvalidPhone, to_e164
 
 BACKENDS = ("twilio", "console")
+SMS_PROVIDERS = ("twilio", "smsgate")
 DATABASES = ("sqlite", "postgresql")
 
 
@@ -105,6 +106,30 @@ def templates(value: Any) -> dict:
             for by_language in value.values()):
         raise ValueError('must be a JSON object like {"order_alert": {"fr": "HX…", "wo": "HX…"}}')
     return value
+
+
+def prices(value: Any) -> dict:
+    """MESSAGE_PRICES: {"sms": {provider: F CFA per segment}, "whatsapp": {category: F CFA per message}}."""
+    example = '{"sms": {"twilio": 40, "smsgate": 15}, "whatsapp": {"utility": 10, "marketing": 30, "service": 0}}'
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"must be a JSON object like {example}, and is not valid JSON") from None
+    if not isinstance(value, dict) or set(value) - {"sms", "whatsapp"} or not all(
+            isinstance(table, dict) and all(
+                isinstance(price, (int, float)) and not isinstance(price, bool) and 0 <= price < 1e6
+                for price in table.values())
+            for table in value.values()):
+        raise ValueError(f"must be a JSON object like {example} (prices in F CFA, 0 or more)")
+    return {channel: {str(name): float(price) for name, price in table.items()} for channel, table in value.items()}
+
+
+def directory(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise ValueError("must be a folder")
+    return text
 
 
 def time_zone(value: Any) -> str:
@@ -196,6 +221,18 @@ class Settings:
     twilio_timeout: float = setting(10.0, decimal(0, above=True))
     twilio_templates: dict = setting(parse=templates, factory=dict)
     public_base_url: str | None = setting(None, public_url)
+    sms_provider: str = setting("twilio", one_of(*SMS_PROVIDERS))
+    smsgate_url: str | None = setting(None, public_url)  # e.g. https://api.sms-gate.app/3rdparty/v1 or the phone's
+    smsgate_username: str | None = setting(None)
+    smsgate_password: str | None = setting(None)
+    smsgate_signing_key: str | None = setting(None)
+    smsgate_timeout: float = setting(10.0, decimal(0, above=True))
+    # A phone sends about one SMS every few seconds, and operators cap what one SIM sends a day.
+    smsgate_seconds_per_sms: float = setting(5.0, decimal(0))
+    smsgate_daily_cap: int = setting(300, whole(1))
+    media_dir: str = setting(str(INSTANCE / "media"), directory)
+    media_max_bytes: int = setting(10 * 1024 * 1024, whole(1024))
+    message_prices: dict = setting(parse=prices, factory=dict)
     # How many proxies in front of the web process append to X-Forwarded-For / set X-Forwarded-Proto.
     # 0 trusts no such header: a client's address is the socket's, whatever it writes in its headers.
     trusted_proxies: int = setting(0, whole(0))
@@ -230,6 +267,11 @@ class Settings:
                 "PUBLIC_BASE_URL is required when TWILIO_AUTH_TOKEN is set: Twilio signs the exact URL it calls, "
                 "and without it the URL checked would be built from headers any client can write. Set it to the "
                 "address Twilio calls, e.g. PUBLIC_BASE_URL=https://ovop.example.org")
+        if self.sms_provider == "smsgate" and not (self.smsgate_url and self.smsgate_username
+                                                   and self.smsgate_password and self.smsgate_signing_key):
+            raise ConfigError(
+                "SMS_PROVIDER=smsgate needs SMSGATE_URL, SMSGATE_USERNAME, SMSGATE_PASSWORD and SMSGATE_SIGNING_KEY "
+                "(the gateway's API address, its Basic auth, and the key it signs its webhooks with)")
         if self.outbound_backend == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
             raise ConfigError("OUTBOUND_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
 
