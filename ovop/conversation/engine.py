@@ -36,6 +36,10 @@ class Turn:
     now: datetime
     config: dict = field(default_factory=dict)
     message_id: int | None = None  # the inbound message being answered, for the records it causes
+    channel: str = "sms"  # the channel the message came on: sms | whatsapp
+    payload: str | None = None  # a tapped WhatsApp button's or list item's payload (ButtonPayload)
+    media: tuple[str, ...] = ()  # the content types of the files that came with the message
+    located: bool = False  # the message shares a location
     replies: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # the current flow's memory, saved with the state
     silent: bool = False  # set by a step that deliberately answers nothing

@@ -18,7 +18,7 @@ from ovop.core import clock
 from ovop.conversation import engine
 from ovop.core.db import Database
 from ovop.language.i18n import for_channel, t
-from ovop.models import ConversationState, Cooperative, Message, Producer
+from ovop.models import ConversationState, Cooperative, Message, MessageMedia, Producer
 from ovop.messaging.transport import twiml
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,25 @@ _PRODUCER = (select(Producer).where(Producer.phone == bindparam("phone"), Produc
 
 
 @dataclass(frozen=True)
+class Media:
+    """A file that came with a message: the provider's address and the type it declared."""
+
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     sid: str
     phone: str  # E.164
     channel: str  # sms | whatsapp
     body: str
+    # What a tapped WhatsApp button or list item carries (ButtonPayload): routed on, never the label.
+    payload: str | None = None
+    media: tuple[Media, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+    provider: str = "twilio"  # who brought it: twilio | smsgate | simulator | chat
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,12 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
     producer = session.scalars(_PRODUCER, {"phone": message.phone}).unique().one_or_none()
     inbound = Message(direction="in", channel=message.channel, phone=message.phone, body=message.body,
                       producer_id=producer.id if producer else None, provider_sid=message.sid,
-                      status="received", status_rank=0, created_at=now, updated_at=now)
+                      status="received", status_rank=0, created_at=now, updated_at=now,
+                      provider=message.provider, latitude=message.latitude, longitude=message.longitude)
+    # Fetched later by the worker (ovop.jobs.media), with the account's credentials, into MEDIA_DIR.
+    inbound.media = [MessageMedia(position=number, content_type=item.content_type[:100], source_url=item.url,
+                                  status="pending", created_at=now)
+                     for number, item in enumerate(message.media)]
     session.add(inbound)
     if producer is not None:
         if state.producer_id != producer.id:
@@ -112,7 +131,10 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
     else:
         replies = _ask_engine(session, engine.Turn(session=session, producer=producer, state=state,
                                                    text=message.body, now=now, config=config,
-                                                   message_id=inbound.id))
+                                                   message_id=inbound.id, channel=message.channel,
+                                                   payload=message.payload,
+                                                   media=tuple(item.content_type for item in message.media),
+                                                   located=message.latitude is not None))
     replies = [for_channel(text, message.channel) for text in replies]
     for text in replies:
         session.add(Message(direction="out", channel=message.channel, phone=message.phone,

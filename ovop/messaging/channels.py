@@ -67,6 +67,13 @@ def whatsapp_ready(config: dict) -> bool:
                                     or config.get("TWILIO_MESSAGING_SERVICE_SID"))
 
 
+def provider_for(config: dict, channel: str) -> str:
+    """Who carries a message on `channel`: console (local mode), SMS_PROVIDER for SMS, Twilio for WhatsApp."""
+    if _console(config):
+        return "console"
+    return config["SMS_PROVIDER"] if channel == "sms" else "twilio"
+
+
 def in_window(producer: Producer, at: datetime) -> bool:
     """True when free WhatsApp text sent at `at` still falls in the 24 h after the producer's last message."""
     last = producer.last_inbound_at

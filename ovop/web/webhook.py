@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ovop.messaging import status as delivery
-from ovop.conversation.inbound import InboundMessage, clean_text, receive
+from ovop.conversation.inbound import InboundMessage, Media, clean_text, receive
 from ovop.messaging.transport import signature_is_valid, split_address, twiml
 from ovop.web.request_limits import limit_body
 
@@ -21,6 +21,7 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Twilio posts a few KB (a WhatsApp text of 4,096 characters, percent-encoded, is under 50 KB): anything larger
 # is refused with 413 before a byte of it is parsed, signature check included.
 MAX_BODY = 64 * 1024
+MAX_MEDIA = 10  # WhatsApp and MMS carry at most 10 files per message
 
 
 def _twiml_response(document: str, status: int = 200) -> Response:
@@ -72,7 +73,9 @@ def inbound():
     # Cleaned like the body: PostgreSQL refuses a NUL byte in text, and a junk sid must not become a 500.
     sid = clean_text(request.form.get("MessageSid") or request.form.get("SmsSid"))[:64].strip()
     sid = sid or f"local-{uuid.uuid4().hex}"
-    message = InboundMessage(sid=sid, phone=phone, channel=channel, body=clean_text(request.form.get("Body")))
+    message = InboundMessage(sid=sid, phone=phone, channel=channel, body=clean_text(request.form.get("Body")),
+                             payload=clean_text(request.form.get("ButtonPayload"))[:200].strip() or None,
+                             media=_media(request.form), **_location(request.form))
     try:
         result = receive(current_app.extensions["ovop"].db, current_app.config, message)
     except OperationalError:
@@ -80,6 +83,30 @@ def inbound():
         log.exception("database unavailable while receiving %s", sid)
         return _twiml_response(twiml([]), 503)
     return _twiml_response(result.twiml)
+
+
+def _media(form) -> tuple[Media, ...]:
+    """The files Twilio lists (NumMedia, MediaUrlN, MediaContentTypeN); a malformed entry is left out."""
+    count = form.get("NumMedia", "0").strip()
+    count = min(int(count), MAX_MEDIA) if count.isdigit() else 0
+    found = []
+    for number in range(count):
+        url = clean_text(form.get(f"MediaUrl{number}")).strip()
+        content_type = clean_text(form.get(f"MediaContentType{number}")).strip().lower()
+        if url.startswith(("https://", "http://")) and len(url) <= 1000:
+            found.append(Media(url=url, content_type=content_type or "application/octet-stream"))
+    return tuple(found)
+
+
+def _location(form) -> dict:
+    """Latitude and Longitude of a shared location, when both are numbers on the globe."""
+    try:
+        latitude, longitude = float(form.get("Latitude", "")), float(form.get("Longitude", ""))
+    except ValueError:
+        return {}
+    if -90 <= latitude <= 90 and -180 <= longitude <= 180:
+        return {"latitude": latitude, "longitude": longitude}
+    return {}
 
 
 @bp.post("/status")
