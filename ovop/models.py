@@ -312,6 +312,9 @@ class ConversationState(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The open staff conversation of this phone (StaffConversation.id), read with the lock at no extra cost:
+    # while it is set, the bot answers only the global words. Closing the conversation clears it.
+    handoff_id: Mapped[int | None]
 
 
 class StockReport(Base):

@@ -5,7 +5,8 @@
 - staff_conversations: a producer handed to a person (the staff inbox);
 - messages: kind, provider, segments, encoding, cost, author, latitude, longitude (the kind of what was sent
   before is filled in: replies, and what the outbox sent);
-- orders.revision: which version of an order a WhatsApp button answers.
+- orders.revision: which version of an order a WhatsApp button answers;
+- conversation_states.handoff_id: the open staff conversation, read with the conversation's lock.
 
 Revision ID: 0010
 Revises: 0009
@@ -86,6 +87,9 @@ def upgrade() -> None:
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='1', nullable=False))
 
+    with op.batch_alter_table('conversation_states', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('handoff_id', sa.Integer(), nullable=True))
+
     op.execute("UPDATE messages SET kind = 'reply' WHERE direction = 'out' AND in_reply_to_id IS NOT NULL")
     op.execute("UPDATE messages SET kind = (SELECT outbox_items.kind FROM outbox_items "
                "WHERE outbox_items.id = messages.outbox_item_id) WHERE outbox_item_id IS NOT NULL")
@@ -93,6 +97,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('conversation_states', schema=None) as batch_op:
+        batch_op.drop_column('handoff_id')
+
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_column('revision')
 

@@ -19,10 +19,13 @@ from ovop.conversation import engine
 from ovop.core.db import Database
 from ovop.language.i18n import for_channel, t
 from ovop.models import ConversationState, Cooperative, Message, MessageMedia, Producer
+from ovop.messaging import outbox
 from ovop.messaging.transport import twiml
 
 log = logging.getLogger(__name__)
 
+# Providers that cannot carry a reply in their webhook's answer (the SMS gateway): replies go through the outbox.
+REPLY_BY_OUTBOX = frozenset({"smsgate"})
 MAX_BODY = 1600  # Twilio's own limit for one message; anything longer is junk, not a report
 
 
@@ -136,11 +139,19 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
                                                    media=tuple(item.content_type for item in message.media),
                                                    located=message.latitude is not None))
     replies = [for_channel(text, message.channel) for text in replies]
-    for text in replies:
-        session.add(Message(direction="out", channel=message.channel, phone=message.phone,
-                            producer_id=inbound.producer_id, body=text, status="replied", status_rank=0,
-                            in_reply_to_id=inbound.id, created_at=now, updated_at=now))
-    inbound.reply_twiml = twiml(replies)
+    by_outbox = message.provider in REPLY_BY_OUTBOX
+    for number, text in enumerate(replies, start=1):
+        reply = Message(direction="out", channel=message.channel, phone=message.phone, kind="reply",
+                        producer_id=inbound.producer_id, body=text, status="replied", status_rank=0,
+                        in_reply_to_id=inbound.id, created_at=now, updated_at=now)
+        if by_outbox:
+            # Replies are sent like anything else the service sends: once, by the sender, which fills this row in.
+            reply.status = "queued"
+            reply.outbox_item_id = outbox.enqueue(
+                session, dedupe_key=f"reply:{inbound.id}:{number}", kind="reply", recipient=message.phone,
+                channel=message.channel, body=text, producer_id=inbound.producer_id, not_before=now)
+        session.add(reply)
+    inbound.reply_twiml = twiml([] if by_outbox else replies)
     return Received(twiml=inbound.reply_twiml, replies=tuple(replies), duplicate=False)
 
 

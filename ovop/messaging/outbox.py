@@ -54,8 +54,9 @@ RECORD_ATTEMPTS = 12
 def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, channel: str,
             body: str | None = None, content_sid: str | None = None,
             content_variables: dict[str, Any] | None = None, producer_id: int | None = None,
-            not_before: datetime | None = None) -> bool:
-    """Add a message to the outbox in the caller's transaction; False when that dedupe key is already there."""
+            not_before: datetime | None = None) -> int | None:
+    """Add a message to the outbox in the caller's transaction: the new row's id, or None when that dedupe key
+    is already there."""
     if not body and not content_sid:
         raise ValueError("an outbox item needs a body or a template")
     values = dict(dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=channel, body=body,
@@ -67,7 +68,7 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, cha
     make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (make_insert(OutboxItem).values(**values)
                  .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxItem.id))
-    return session.execute(statement).scalar() is not None
+    return session.execute(statement).scalar()
 
 
 def enqueue_many(session: Session, rows: list[dict[str, Any]], chunk: int = 5000) -> set[str]:
@@ -400,10 +401,15 @@ class Sender:
                             item.id, sid)
                 return
             session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome=SENT, provider_sid=sid))
-            session.add(Message(direction="out", channel=item.channel, phone=item.recipient,
-                                producer_id=item.producer_id, body=item.body or f"[template {item.content_sid}]",
-                                provider_sid=sid, status=status, status_rank=RANK.get(status, 0),
-                                outbox_item_id=item.id, created_at=now, updated_at=now))
+            sent = dict(channel=item.channel, provider_sid=sid, status=status, status_rank=RANK.get(status, 0),
+                        updated_at=now)
+            # A reply queued with its message row (ovop.conversation.inbound) has that row filled in; anything
+            # else gets its row now.
+            if not session.execute(update(Message).where(Message.outbox_item_id == item.id)
+                                   .values(**sent)).rowcount:
+                session.add(Message(direction="out", phone=item.recipient, producer_id=item.producer_id,
+                                    body=item.body or f"[template {item.content_sid}]", kind=item.kind,
+                                    outbox_item_id=item.id, created_at=now, **sent))
 
     def _record_failure(self, item: OutboxItem, error: TransportError, *, looking_up: bool = False) -> str:
         """Record a try that failed; `looking_up`: the lookup failed, so whether Twilio has it is still unknown."""
