@@ -37,6 +37,9 @@ What must be true afterwards:
                                             its text (the `|` lines). Every queued message must be written
                                             in the transcript before the next message, action or the end:
                                             anything else queued fails the transcript.
+    $ outbox staff staff_low_stock sms low-stock:report=2:to=+221770009999 cancelled
+                                            with a status (pending, cancelled, sent, undeliverable): the row,
+                                            written out before or not, is in that status now
     $ outbox -                              nothing more was queued
     $ order CMD-0001 accepted Binta 40      the order's status, and who took it for how much
     $ answer CMD-0001 Awa too_late          a producer's answer to an order (`-`: none yet), its quantity if written
@@ -349,10 +352,14 @@ class Transcript:
         recipient = self.staff[0] if who == "staff" else self.people[who].phone if who in self.people else who
         channel = next((word for word in rest if word in ("sms", "whatsapp")), None)
         key = next((word for word in rest if ":" in word), None)
+        status = next((word for word in rest if word in OUTBOX_STATUSES), None)
         body = "\n".join(more[2:] for more in line.more) if line.more else None
-        for row in unseen:
+        # With a status, a row written out earlier may be checked again (`… cancelled` once it was withdrawn).
+        rows = unseen if status is None else list(session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+        for row in rows:
             if (row.recipient, row.kind) == (recipient, kind) and channel in (None, row.channel) \
-                    and key in (None, row.dedupe_key) and body in (None, row.body):
+                    and key in (None, row.dedupe_key) and body in (None, row.body) \
+                    and status in (None, row.status):
                 self.seen.add(row.id)
                 return
         raise AssertionError(self.fail(line, f"not queued; queued: {_rows(unseen)}"))
@@ -362,6 +369,9 @@ class Transcript:
         with self.db.transaction() as session:
             unseen = self.unseen(session)
             assert not unseen, f"{self.path.name}:{line.number}: queued but not in the transcript: {_rows(unseen)}"
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "undeliverable")
 
 
 def _number(quantity: float | None) -> str:

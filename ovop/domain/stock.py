@@ -15,6 +15,7 @@ from ovop.core import keyset
 from ovop.core.errors import Invalid
 from ovop.domain import schemas
 from ovop.domain.directory import cooperative_by_id, product_by_code
+from ovop.messaging import notify
 from ovop.models import Cooperative, Producer, Product, StockReport, cooperative_products
 
 UNDO_WINDOW = timedelta(minutes=10)
@@ -179,6 +180,15 @@ def record(session: Session, producer: Producer, product: Product, quantity: flo
     return Recorded(report=report, product=product, previous=before.quantity if before else None)
 
 
+# The dedupe key of the staff's low-stock alert about a report starts with this and the report's id.
+LOW_STOCK_KEY = "low-stock:report="
+
+
+def low_stock_key(report_id: int) -> str:
+    """The dedupe key of the staff alert a low report causes (notify_staff adds `:to=<phone>`)."""
+    return f"{LOW_STOCK_KEY}{report_id}"
+
+
 def undo_last(session: Session, producer: Producer, now: datetime) -> list[StockReport]:
     """Revert the producer's last report message if it is recent; the undo is itself a ledger line."""
     last = session.scalar(select(StockReport)
@@ -197,6 +207,8 @@ def undo_last(session: Session, producer: Producer, now: datetime) -> list[Stock
                                 producer_id=producer.id, quantity=report.quantity, unit=report.unit,
                                 reported_at=now, source="undo", reverts_id=report.id))
         undone.append(report)
+        # A low-stock alert this report caused and that has not left yet would now be wrong.
+        notify.withdraw(session, f"{LOW_STOCK_KEY}{report.id}:", "the stock report was undone")
     session.flush()
     return undone
 

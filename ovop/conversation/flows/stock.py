@@ -287,8 +287,8 @@ def _alert_staff(turn, done: ledger.Recorded) -> None:
     cooperative = turn.producer.cooperative
     words = {"cooperative": cooperative.name if cooperative else "-", "name": done.product.name_fr,
              "quantity": quantity_text(done.report.quantity), "unit": done.product.unit}
-    notify_staff(turn.session, turn.config, "staff_low_stock", f"low-stock:report={done.report.id}",
-                        mark("staff.low_stock"), words, about=turn.producer)
+    notify_staff(turn.session, turn.config, "staff_low_stock", ledger.low_stock_key(done.report.id),
+                 mark("staff.low_stock"), words, about=turn.producer)
 
 
 FLOW = Flow("stock", {"ASK_PRODUCT": ask_product, "CONFIRM_PRODUCT": confirm_product,
