@@ -5,7 +5,8 @@ reads and adds rows through it, so the reply, the state and any domain change co
 
 Order of decisions for one message:
 1. an expired conversation (idle longer than the timeout) starts again from the menu;
-2. global words (help, menu, stop, start, language, cancel) work from any step;
+2. a tapped WhatsApp button or list item is routed on its payload (ovop.conversation.buttons); otherwise
+   global words (help, menu, stop, start, language, cancel) work from any step;
 3. inside a flow, the current step reads the message;
 4. otherwise the message is understood on its own and routed to the flow that handles its meaning.
 """
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ovop.language import understand
 from ovop.language.i18n import t, tn
-from ovop.conversation import global_words, routing
+from ovop.conversation import buttons, global_words, routing
 from ovop.conversation.flows import FLOWS
 from ovop.conversation.flows.common import load_catalogue
 from ovop.conversation.steps import REROUTE
@@ -83,7 +84,9 @@ def handle(turn: Turn) -> Outcome:
     turn.data = dict(state.data or {})
 
     word = understand.keyword(turn.text, turn.config["OPTOUT_WORDS"])
-    if word is not None and global_words.handles(word, turn):
+    if turn.payload:  # a tapped button or list item: routed on its payload, never its label (buttons.py)
+        next_flow, next_step = buttons.handle(turn)
+    elif word is not None and global_words.handles(word, turn):
         next_flow, next_step = global_words.handle(turn, word)
     elif state.flow in FLOWS and state.step:
         next_flow, next_step = FLOWS[state.flow].step(turn, state.step)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from ovop.core import clock
-from ovop.conversation import engine
+from ovop.conversation import engine, pickers
 from ovop.core.db import Database
 from ovop.language.i18n import for_channel, t
 from ovop.models import ConversationState, Cooperative, Message, MessageMedia, Producer
@@ -138,8 +138,13 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
                                                    payload=message.payload,
                                                    media=tuple(item.content_type for item in message.media),
                                                    located=message.latitude is not None))
+    # A list picker (menu, workshops) leaves by REST with its ContentSid when the channel allows it: TwiML cannot
+    # carry one, so then every reply of this message goes through the outbox, in order.
+    contents = pickers.content_sids(config, message.channel, message.provider, producer.language or "fr",
+                                    replies, now) if producer is not None else [None] * len(replies)
+    variables = [getattr(text, "variables", None) for text in replies]
     replies = [for_channel(text, message.channel) for text in replies]
-    by_outbox = message.provider in REPLY_BY_OUTBOX
+    by_outbox = message.provider in REPLY_BY_OUTBOX or any(contents)
     for number, text in enumerate(replies, start=1):
         reply = Message(direction="out", channel=message.channel, phone=message.phone, kind="reply",
                         producer_id=inbound.producer_id, body=text, status="replied", status_rank=0,
@@ -149,7 +154,9 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
             reply.status = "queued"
             reply.outbox_item_id = outbox.enqueue(
                 session, dedupe_key=f"reply:{inbound.id}:{number}", kind="reply", recipient=message.phone,
-                channel=message.channel, body=text, producer_id=inbound.producer_id, not_before=now)
+                channel=message.channel, body=text, producer_id=inbound.producer_id, not_before=now,
+                content_sid=contents[number - 1],
+                content_variables=variables[number - 1] if contents[number - 1] else None)
         session.add(reply)
     inbound.reply_twiml = twiml([] if by_outbox else replies)
     return Received(twiml=inbound.reply_twiml, replies=tuple(replies), duplicate=False)

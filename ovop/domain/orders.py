@@ -5,6 +5,11 @@
     pending ──due date passed──> expired
     pending | accepted | partial ──staff──> cancelled
 
+`Order.revision` goes up by one whenever what a producer would answer changes: every change of status (taken,
+declined by everyone, cancelled, expired, delivered) and every change of quantity, due date or note (`change`).
+A WhatsApp quick-reply button carries the revision its alert was sent with (`button_payload`): a tap answers the
+order only while that revision is current (`answer_button`), so a stale button changes nothing.
+
 Functions take the caller's Session and never commit, so an answer, its outbox rows and the conversation state
 commit together. Answers to one order are serialised by a row lock on the order (PostgreSQL; SQLite serialises
 every write transaction), and the acceptance itself is a conditional UPDATE … WHERE status = 'pending' that
@@ -12,6 +17,7 @@ must change exactly one row: two yeses at the same moment make exactly one accep
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -54,10 +60,12 @@ class WrongStatus(Exception):
 @dataclass(frozen=True)
 class Answer:
     """What became of a producer's answer: `outcome` is accepted | partial | declined | taken | already_yours
-    | cancelled | expired | closed; `stock` is the cooperative's current level (ovop.domain.stock.level) when one exists."""
+    | cancelled | expired | closed, or for a tapped button also stale (the order changed since the button was
+    sent: nothing was written) | not_yours (no such order alerted to this producer; `order` may be None); `stock`
+    is the cooperative's current level (ovop.domain.stock.level) when one exists."""
 
     outcome: str
-    order: Order
+    order: Order | None
     quantity: float | None = None
     stock: float | None = None
 
@@ -156,7 +164,7 @@ def alert(session: Session, config: dict, order: Order, *, now: datetime | None 
         notice = notify_producer(session, config, producer, "order_alert",
                                  dedupe_key=f"order-alert:order={order.id}:producer={producer.id}",
                                  key=mark("order.alert_ref") if several else mark("order.alert"),
-                                 params=params(order, lang, config), now=now)
+                                 params={**params(order, lang, config), **button_payloads(order)}, now=now)
         if notice is None:
             continue
         note.notified_at, note.sent_via = now, notice.via
@@ -301,10 +309,11 @@ def _closed(order: Order, producer: Producer, note: OrderNotification, now: date
 
 
 def _move(session: Session, order: Order, from_status, to_status: str, now: datetime, **values) -> bool:
-    """Change the status only if it still is `from_status` (one status or several); True when it did."""
+    """Change the status only if it still is `from_status` (one status or several); True when it did. A new
+    status is a new revision: the buttons sent before it no longer answer the order."""
     allowed = (from_status,) if isinstance(from_status, str) else tuple(from_status)
     changed = session.execute(update(Order).where(Order.id == order.id, Order.status.in_(allowed))
-                              .values(status=to_status, updated_at=now, **values)
+                              .values(status=to_status, updated_at=now, revision=Order.revision + 1, **values)
                               .execution_options(synchronize_session=False)).rowcount == 1
     session.refresh(order)
     return changed
@@ -321,7 +330,87 @@ def _tell_staff(session: Session, config: dict, order: Order, outcome: str, prod
                         about=producer)
 
 
+# --- quick-reply buttons --------------------------------------------------------------------------------
+
+# What a WhatsApp quick-reply button of an order alert carries (its ButtonPayload when tapped):
+# order:<order id>:r<revision>:accept | order:<order id>:r<revision>:decline, e.g. order:12:r1:accept.
+BUTTON_ANSWERS = ("accept", "decline")
+BUTTON_FORMAT = "order:{order_id}:r{revision}:{answer}"
+_BUTTON = re.compile(r"order:([1-9][0-9]{0,8}):r([1-9][0-9]{0,8}):(accept|decline)")  # ids fit an INTEGER
+
+
+def button_payload(order: Order, answer: str) -> str:
+    """The payload of the `answer` button (accept | decline) of this order at its current revision."""
+    return BUTTON_FORMAT.format(order_id=order.id, revision=order.revision, answer=answer)
+
+
+def button_payloads(order: Order) -> dict[str, str]:
+    """The buttons' payloads, appended to `params` for the order alert: the template's {{6}} (accept) and
+    {{7}} (decline) after the five words of `params`."""
+    return {f"{answer}_button": button_payload(order, answer) for answer in BUTTON_ANSWERS}
+
+
+def read_button(payload: str) -> tuple[int, int, str] | None:
+    """(order id, revision, accept | decline) from a payload `button_payload` wrote; None for anything else."""
+    match = _BUTTON.fullmatch(payload or "")
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), match[3]
+
+
+def answer_button(session: Session, config: dict, producer: Producer, order_id: int, revision: int, answer: str,
+                  *, now: datetime | None = None) -> Answer:
+    """A tapped button: the answer it names, taken exactly as the typed one (`accept` or `decline`) when the order
+    was alerted to this producer and is still pending at the revision the button was sent with.
+
+    Otherwise nothing is written: `not_yours` when no such order was alerted to this producer (another
+    cooperative's, a forged id), `stale` when the order changed since (taken, cancelled, expired, quantity or
+    date changed); the caller words a stale answer by the order's status. The revision is compared under the
+    order's row lock, so a tap racing a change or another producer's yes cannot slip between check and answer.
+    """
+    now = now or clock.now()
+    order = session.get(Order, order_id)
+    if order is None or not may_answer(session, producer) or order.cooperative_id != producer.cooperative_id:
+        return Answer("not_yours", None)
+    alerted = session.scalar(select(OrderNotification.id).where(
+        OrderNotification.order_id == order.id, OrderNotification.producer_id == producer.id,
+        OrderNotification.notified_at.is_not(None)))
+    if alerted is None:
+        return Answer("not_yours", None)
+    order = _locked(session, order)
+    if order.revision != revision or order.status != PENDING or order.due_date < local_today(config, now):
+        return Answer("stale", order)
+    if answer == "accept":
+        return accept(session, config, order, producer, now=now)
+    return decline(session, config, order, producer, now=now)
+
+
 # --- staff actions --------------------------------------------------------------------------------------
+
+def change(session: Session, config: dict, order: Order, *, quantity: float | None = None,
+           due_date: date | None = None, note: str | None = None, now: datetime | None = None) -> Order:
+    """Change what a pending order asks for (quantity, due date, note): a new revision, so the buttons sent
+    with its alert no longer answer it (a tap is told the order changed, and what it is now)."""
+    now = now or clock.now()
+    order = _locked(session, order)
+    if order.status != PENDING:
+        raise WrongStatus(order, "changed")
+    values: dict = {}
+    if quantity is not None and quantity != order.quantity:
+        if quantity <= 0:
+            raise Invalid("quantity", "not_above", min=0)
+        values["quantity"] = float(quantity)
+    if due_date is not None and due_date != order.due_date:
+        values["due_date"] = _due_date(due_date, config, now)
+    if note is not None and note != (order.note or ""):
+        values["note"] = note
+    if values and session.execute(update(Order).where(Order.id == order.id, Order.status == PENDING)
+                                  .values(updated_at=now, revision=Order.revision + 1, **values)
+                                  .execution_options(synchronize_session=False)).rowcount != 1:
+        raise WrongStatus(order, "changed")
+    session.refresh(order)
+    return order
+
 
 def cancel(session: Session, config: dict, order: Order, *, now: datetime | None = None) -> Order:
     """Cancel an open order and tell the producers who were alerted (except those who had said no)."""

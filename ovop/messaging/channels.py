@@ -4,6 +4,7 @@ For a producer who has not opted out, the first line that applies decides:
 
 | producer's channel | condition                                               | the outbox row                      |
 |--------------------|---------------------------------------------------------|-------------------------------------|
+| whatsapp           | a kind with buttons, its template in the producer's language | WhatsApp template (ContentSid)   |
 | whatsapp           | WhatsApp sender configured, 24 h window open at send    | free WhatsApp text                  |
 | whatsapp           | an approved template for (kind, language) or (kind, fr) | WhatsApp template (ContentSid)      |
 | any                | an SMS sender configured                                | SMS, folded to GSM-7                |
@@ -27,6 +28,9 @@ from ovop.models import Producer
 UNDELIVERABLE = "undeliverable"
 NO_CHANNEL = "no allowed channel: WhatsApp window closed, no approved template, no SMS sender configured"
 WINDOW = timedelta(hours=24)
+# Kinds whose templates carry quick-reply buttons (the order alert's accept and decline): on WhatsApp the template
+# in the producer's own language is sent inside the window as well, since free text cannot carry buttons.
+BUTTON_KINDS = frozenset({"order_alert"})
 # The sender may need a few minutes (rate limit, a retry): a text queued just before the window closes
 # would reach Twilio after it. Inside this margin the template or SMS is used instead.
 SEND_MARGIN = timedelta(minutes=10)
@@ -83,6 +87,10 @@ def in_window(producer: Producer, at: datetime) -> bool:
 def route(config: dict, producer: Producer, kind: str, at: datetime) -> Route:
     """Decide how a message of `kind` reaches `producer` when sent at `at` (the table above)."""
     if producer.channel == "whatsapp" and whatsapp_ready(config):
+        language = producer.language or DEFAULT_LANGUAGE
+        buttons = kind in BUTTON_KINDS and (templates(config).get(kind) or {}).get(language)
+        if buttons:  # quick-reply buttons exist only in templates: used inside the window too
+            return Route("template", "whatsapp", buttons)
         if in_window(producer, at):
             return Route("whatsapp", "whatsapp")
         content_sid = template_for(config, kind, producer.language or DEFAULT_LANGUAGE)

@@ -5,6 +5,7 @@
 | (route)      | an alert said: reply OUI or NON | OUI/WAAW [ref] [qty] → accept; NON/DÉEDÉET [ref] → decline; END |
 | (menu 2)     | —                               | the pending orders and how to answer; END                       |
 | CHOOSE_ORDER | Which order? 1) CMD-0012 … 2) … | 2, commande 2, CMD-0013 → that order, END; else routed          |
+| (button)     | the alert's WhatsApp buttons    | payload order:12:r1:accept → that order, as typed; stale → said |
 
 The first yes takes the order; a later one hears that it is taken. A yes with a quantity below the order's is a
 partial acceptance. The domain rules live in ovop.domain.orders; this module only talks.
@@ -139,19 +140,57 @@ def _ask_which(turn, kind: str, refs: list[str], quantity: float | None = None) 
     return "orders", "CHOOSE_ORDER"
 
 
+def tap(turn, order_id: int, revision: int, answer: str) -> Next:
+    """A tapped button of an order alert (ovop.conversation.buttons): exactly that order is answered, with the
+    replies and records of the typed answer, while the button is current; a stale or foreign one is told so, and
+    nothing is written and the open question (if any) stays open."""
+    result = orders.answer_button(turn.session, turn.config, turn.producer, order_id, revision, answer, now=turn.now)
+    if result.outcome in ("not_yours", "stale"):
+        turn.replies.append(_stale_text(turn, result))
+        return turn.state.flow, turn.state.step
+    _tell(turn, result, None)
+    return END
+
+
+def _stale_text(turn, result: orders.Answer) -> str:
+    """What a producer who tapped a button that no longer answers anything is told: nothing was recorded."""
+    order = result.order
+    if order is None:
+        return t("button.unknown", turn.lang)
+    words = _words(turn, order)
+    if order.status in (orders.ACCEPTED, orders.PARTIAL, orders.DELIVERED):
+        if order.accepted_by_id == turn.producer.id:
+            return t("order.already_yours", turn.lang, **words, accepted=quantity_text(order.accepted_quantity))
+        return t("button.taken", turn.lang, **words)
+    if order.status == orders.CANCELLED:
+        return t("button.cancelled", turn.lang, **words)
+    if order.status == orders.EXPIRED or (order.status == orders.PENDING
+                                          and order.due_date < orders.local_today(turn.config, turn.now)):
+        return t("button.expired", turn.lang, **words)
+    if order.status == orders.PENDING:
+        return t("button.changed", turn.lang, **words)
+    return t("button.closed", turn.lang, **words)
+
+
 def _apply(turn, order: Order, kind: str, quantity: float | None) -> Next:
     """Record the answer and tell the producer what became of it."""
     if kind == "accept":
         result = orders.accept(turn.session, turn.config, order, turn.producer, quantity, now=turn.now)
     else:
         result = orders.decline(turn.session, turn.config, order, turn.producer, now=turn.now)
+    _tell(turn, result, quantity)
+    return END
+
+
+def _tell(turn, result: orders.Answer, quantity: float | None) -> None:
+    """The reply to an answer, by its outcome (with a warning when more was taken than the last stock)."""
+    order = result.order
     words = _words(turn, result.order)
     words.update(accepted=quantity_text(result.quantity))
     text = t(OUTCOME_KEYS[result.outcome], turn.lang, **words)
     if result.outcome in ("accepted", "partial") and result.over_stock:
         text += " " + t("order.over_stock", turn.lang, stock=quantity_text(result.stock), unit=order.unit)
     turn.replies.append(text)
-    return END
 
 
 def _words(turn, order: Order) -> dict[str, str]:

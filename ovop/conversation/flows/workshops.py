@@ -6,6 +6,12 @@
 | CHOOSE       | 1) Vendre en boutique - lun. 7 déc. 10:00 - 5 places | a number → registered or waitlisted, END     |
 | (global)     | "annuler atelier"                                   | one registration → cancelled, END            |
 | CANCEL_WHICH | Which one? 1) … 2) …                                 | a number → cancelled, END                    |
+| (list)       | the open workshops as a WhatsApp list picker        | payload workshop:<id> → registered, END      |
+
+On WhatsApp the list may leave as a list-picker template of kind "workshop_list", one per number of workshops
+listed (TWILIO_TEMPLATES keys "fr:1" … "fr:5"); item i is filled by the variables {{3i-2}} (the title, 24
+characters at most), {{3i-1}} (its id, the payload `workshop:<id>`) and {{3i}} (date, time and seats, 72 at
+most). A tapped item registers the producer as typing its number does (ovop.conversation.buttons).
 
 Any other answer is understood as if no question were open, so "yaourt 40" still records stock.
 """
@@ -16,6 +22,7 @@ from ovop.language.i18n import mark, t, tn
 from ovop.models import Registration
 from ovop.conversation.steps import END, REROUTE, Flow
 from ovop.conversation.flows.common import choice, numbered
+from ovop.conversation.pickers import DESCRIPTION_MAX, ITEM_MAX, ListPicker, shorten
 
 # What a sign-up answers, by its outcome (every text may use {title}, {when}, {location}, {position}).
 OUTCOME_KEYS = {
@@ -39,12 +46,39 @@ def show(turn):
     counted = workshops.counts(turn.session, [item.id for item in listed])
     mine = {registration.workshop_id: registration.status
             for registration in workshops.registrations_of(turn.session, turn.producer, now)}
-    labels = [t("workshop.item", lang, **_details(turn, item), seats=_seats(turn, item, counted[item.id],
-                                                                             mine.get(item.id)))
-              for item in listed]
+    seats = [_seats(turn, item, counted[item.id], mine.get(item.id)) for item in listed]
+    labels = [t("workshop.item", lang, **_details(turn, item), seats=seat) for item, seat in zip(listed, seats)]
     turn.data = {"workshops": [item.id for item in listed]}
-    turn.say("workshop.list", items="\n".join(f"{n}) {label}" for n, label in enumerate(labels, start=1)))
+    text = t("workshop.list", lang, items="\n".join(f"{n}) {label}" for n, label in enumerate(labels, start=1)))
+    turn.replies.append(ListPicker(text, "workshop_list", _list_variables(turn, listed, seats), size=len(listed)))
     return "workshops", "CHOOSE"
+
+
+def _list_variables(turn, listed, seats: list[str]) -> dict[str, str]:
+    """The list picker's variables: for item i, {{3i-2}} title, {{3i-1}} payload, {{3i}} date and seats."""
+    variables: dict[str, str] = {}
+    for number, (item, seat) in enumerate(zip(listed, seats)):
+        details = _details(turn, item)
+        variables[str(3 * number + 1)] = shorten(details["title"], ITEM_MAX)
+        variables[str(3 * number + 2)] = payload(item.id)
+        variables[str(3 * number + 3)] = shorten(f"{details['when']} - {seat}", DESCRIPTION_MAX)
+    return variables
+
+
+def payload(workshop_id: int) -> str:
+    """The id of a workshop's item in the list picker: what its tap carries (ButtonPayload)."""
+    return f"workshop:{workshop_id}"
+
+
+def tap(turn, workshop_id: int):
+    """A workshop tapped in the list picker: registered (or waitlisted) as if its number had been typed."""
+    try:
+        signup = workshops.register(turn.session, workshop_id, turn.producer, turn.now, turn.message_id)
+    except LookupError:  # removed since the list was sent, or no such workshop
+        turn.say("button.unknown_item")
+        return turn.state.flow, turn.state.step
+    turn.say(OUTCOME_KEYS[signup.outcome], position=signup.position, **_details(turn, signup.workshop))
+    return END
 
 
 def choose(turn):
