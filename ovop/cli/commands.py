@@ -19,6 +19,7 @@ from ovop.core import clock, migrate
 from ovop.core.localtime import quiet_until
 from ovop.core.phones import InvalidPhone, to_e164
 from ovop.domain import demo
+from ovop.messaging import smsgate
 from ovop.messaging.outbox import Sender
 from ovop.models import Producer, Product
 from ovop.worker import start_scheduler
@@ -36,14 +37,16 @@ def services():
     return current_app.extensions["ovop"]
 
 
-def make_sender(app: Flask, stop: threading.Event | None = None):
-    """An outbox sender configured from the app's settings; setting `stop` stops it."""
+def make_sender(app: Flask, stop: threading.Event | None = None, **options):
+    """An outbox sender configured from the app's settings (the SMS gateway's pace and daily cap when it carries
+    SMS); setting `stop` stops it. `options` override Sender fields (tests hand in a sleep that counts)."""
     config = app.config
+    rates = {"sms": config["OUTBOX_RATE_SMS"], "whatsapp": config["OUTBOX_RATE_WHATSAPP"]}
     return Sender(db=app.extensions["ovop"].db, transport=app.extensions["ovop"].transport,
                   status_callback_base=config.get("PUBLIC_BASE_URL"),
                   quiet_until=lambda moment: quiet_until(moment, config),
-                  rates={"sms": config["OUTBOX_RATE_SMS"], "whatsapp": config["OUTBOX_RATE_WHATSAPP"]},
-                  max_attempts=config["OUTBOX_MAX_ATTEMPTS"], stop=stop or threading.Event())
+                  max_attempts=config["OUTBOX_MAX_ATTEMPTS"], stop=stop or threading.Event(),
+                  **{"prices": config["MESSAGE_PRICES"], **smsgate.pace(config, rates), **options})
 
 
 def stop_on_signals(stop: threading.Event, wake: threading.Event | None = None) -> None:

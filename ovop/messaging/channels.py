@@ -27,6 +27,9 @@ from ovop.models import Producer
 # A row no channel can carry: kept for the staff with the reason, and never claimed by the sender.
 UNDELIVERABLE = "undeliverable"
 NO_CHANNEL = "no allowed channel: WhatsApp window closed, no approved template, no SMS sender configured"
+# Kinds that leave at once even during the quiet hours (ovop.messaging.notify queues them for now, and the sender
+# still claims them at night): what staff just did about the producer's own order, and answers to the producer.
+AT_ANY_HOUR = frozenset({"order_alert", "order_cancelled", "order_thanks", "reply", "staff_reply"})
 WINDOW = timedelta(hours=24)
 # Kinds whose templates carry quick-reply buttons (the order alert's accept and decline): on WhatsApp the template
 # in the producer's own language is sent inside the window as well, since free text cannot carry buttons.
@@ -61,8 +64,13 @@ def _console(config: dict) -> bool:
 
 
 def sms_ready(config: dict) -> bool:
-    """True when an SMS can leave: a sender number, a messaging service, or the console backend."""
-    return _console(config) or bool(config.get("TWILIO_SMS_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID"))
+    """True when an SMS can leave: the console backend, the SMS gateway when it carries SMS (SMS_PROVIDER=smsgate),
+    else a Twilio sender number or messaging service."""
+    if _console(config):
+        return True
+    if provider_for(config, "sms") == "smsgate":
+        return bool(config.get("SMSGATE_URL") and config.get("SMSGATE_USERNAME") and config.get("SMSGATE_PASSWORD"))
+    return bool(config.get("TWILIO_SMS_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID"))
 
 
 def whatsapp_ready(config: dict) -> bool:

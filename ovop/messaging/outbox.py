@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,7 +33,8 @@ from ovop.core.config import Settings
 from ovop.core.db import Database
 from ovop.models import Message, OutboxAttempt, OutboxItem, Producer, StockReport
 from ovop.language.i18n import fold_gsm7
-from ovop.messaging.channels import UNDELIVERABLE, in_window
+from ovop.messaging import costs
+from ovop.messaging.channels import AT_ANY_HOUR, UNDELIVERABLE, in_window
 from ovop.messaging.transport import OPTED_OUT_CODE, ConsoleTransport, Transport, TransportError
 from ovop.messaging.status import RANK
 
@@ -49,6 +50,13 @@ LEASE = timedelta(seconds=30)
 # may take the row back: it finds the message at Twilio and records it, and this sender's late record then
 # changes nothing (it only writes to a row it still holds).
 RECORD_ATTEMPTS = 12
+
+
+def outbox_key(item: OutboxItem) -> str:
+    """A key that names one outbox item for good (its id, dedupe key and creation time, so a database started
+    afresh never repeats one): a provider that takes a client-chosen message id derives it from this."""
+    created = item.created_at.isoformat() if item.created_at else ""
+    return f"outbox:{item.id}:{item.dedupe_key}:{created}"
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, channel: str,
@@ -108,8 +116,9 @@ def backoff(attempt: int, base: float = 15.0, cap: float = 3600.0, rng: random.R
 class RateLimiter:
     """A token bucket per sender channel, keeping to Twilio's pace (about 10 SMS/s, 80 WhatsApp/s)."""
 
-    def __init__(self, rates: dict[str, float], sleep: Callable[[float], None] = time.sleep):
-        self.rates, self.sleep = rates, sleep
+    def __init__(self, rates: dict[str, float], sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.rates, self.sleep, self.monotonic = rates, sleep, monotonic
         self.next_free: dict[str, float] = {}
         self.lock = threading.Lock()
 
@@ -119,7 +128,7 @@ class RateLimiter:
         if rate <= 0:
             return
         with self.lock:
-            now = time.monotonic()
+            now = self.monotonic()
             slot = max(now, self.next_free.get(channel, now))
             self.next_free[channel] = slot + 1.0 / rate
         if slot > now:
@@ -147,9 +156,18 @@ class Sender:
     # Set it to stop: nothing more is claimed, claimed items not yet started are handed back, calls in flight
     # finish and are recorded. run_forever(stop) uses the event it is given.
     stop: threading.Event = field(default_factory=threading.Event)
+    # A provider's cap of messages a local day ({"smsgate": 300}), and (moment) -> (start of that local day, when
+    # sending may resume once the cap is reached). Past the cap, items wait for that moment; they do not fail.
+    daily_caps: dict[str, int] = field(default_factory=dict)
+    cap_window: Callable[[datetime], tuple[datetime, datetime]] | None = None
+    sleep: Callable[[float], None] = time.sleep  # the rate limiter's; tests hand in one that counts
+    pace_clock: Callable[[], float] = time.monotonic
+    prices: dict = field(default_factory=dict)  # MESSAGE_PRICES: each sent message's estimated cost
 
     def __post_init__(self):
-        self.limiter = RateLimiter(self.rates)
+        self.limiter = RateLimiter(self.rates, sleep=self.sleep, monotonic=self.pace_clock)
+        self._reserved: dict[int, str] = {}  # item id -> provider, for sends under a daily cap not yet recorded
+        self._reserved_lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # outcomes so far: sent, found (already at Twilio), pending...
         self._counts_lock = threading.Lock()
         self._held: set[int] = set()  # claimed by this sender and not finished: the rows whose lease it renews
@@ -169,10 +187,11 @@ class Sender:
         if self.stop.is_set():
             return []
         now = clock.now()
-        if self.quiet_until is not None and self.quiet_until(now) is not None:
-            return []
         claimable = or_(OutboxItem.status == PENDING,
                         (OutboxItem.status == SENDING) & (OutboxItem.claimed_at < now - self.lease))
+        if self.quiet_until is not None and self.quiet_until(now) is not None:
+            # At night only what may leave at any hour: answers to the producer, news of their own order.
+            claimable = claimable & OutboxItem.kind.in_(AT_ANY_HOUR)
         with self.db.transaction() as session:
             due = (select(OutboxItem.id, OutboxItem.status, OutboxItem.claimed_by)
                    .where(claimable)
@@ -254,6 +273,8 @@ class Sender:
             outcome = self._send(item)
         finally:
             self._let_go(item)
+            with self._reserved_lock:
+                self._reserved.pop(item.id, None)
         with self._counts_lock:
             self.counts[outcome] += 1
         return outcome
@@ -278,28 +299,54 @@ class Sender:
             try:
                 earlier = self._unclaimed_sid(self.transport.find_sent(
                     item.recipient, item.channel, item.body, item.created_at, template=bool(item.content_sid),
-                    content_variables=item.content_variables))
+                    content_variables=item.content_variables, key=outbox_key(item)))
             except TransportError as error:
                 # Still unknown: the next try must ask again, so the item keeps "may have gone".
                 return self._record_failure(item, error, looking_up=True)
             if earlier:
                 log.info("outbox item %s: Twilio already had it as %s; not sent again", item.id, earlier)
-                self._record_success(item, earlier, "sent")
+                self._record_success(item, earlier, "sent", provider=self._carrier(item.channel))
                 with self._counts_lock:
                     self.counts["found"] += 1
                 return SENT
+        resume = self._reserve(item)
+        if resume is not None:
+            return self._release(item, f"{self._carrier(item.channel)} reached its daily cap", not_before=resume)
         self.limiter.wait(item.channel)
         try:
             result = self.transport.send(item.recipient, item.channel, body=item.body,
                                          content_sid=item.content_sid, content_variables=item.content_variables,
-                                         status_callback=self.status_callback(item))
+                                         status_callback=self.status_callback(item), key=outbox_key(item))
         except TransportError as error:
             return self._record_failure(item, error)
         except Exception as error:  # a bug or an unforeseen client error must not kill the sender loop
             log.exception("unexpected error sending outbox item %s", item.id)
             return self._record_failure(item, TransportError(repr(error), permanent=False))
-        self._record_success(item, result.sid, result.status)
+        self._record_success(item, result.sid, result.status, provider=self._carrier(item.channel))
         return SENT
+
+    def _carrier(self, channel: str) -> str:
+        """Who carries `channel` through this sender's transport (twilio | smsgate | console)."""
+        carrier = getattr(self.transport, "carrier", None)
+        return (carrier(channel) if carrier else None) or self.transport.name
+
+    def _reserve(self, item: OutboxItem) -> datetime | None:
+        """Count this send against its carrier's daily cap: None when it may go (a slot is held until it is
+        recorded), else when the cap allows the next one (the next local morning)."""
+        provider = self._carrier(item.channel)
+        cap = self.daily_caps.get(provider)
+        if not cap or self.cap_window is None:
+            return None
+        start, resume = self.cap_window(clock.now())
+        with self._reserved_lock:  # in-flight sends count too, so threads sending at once cannot pass the cap
+            with self.db.transaction() as session:
+                sent = session.scalar(
+                    select(func.count(Message.id)).join(OutboxItem, Message.outbox_item_id == OutboxItem.id)
+                    .where(Message.direction == "out", Message.provider == provider, OutboxItem.sent_at >= start))
+            if sent + sum(1 for held in self._reserved.values() if held == provider) >= cap:
+                return resume
+            self._reserved[item.id] = provider
+        return None
 
     def _sandbox(self, item: OutboxItem) -> bool:
         """True for a message to a sandbox producer, or a staff alert one of them caused."""
@@ -324,16 +371,18 @@ class Sender:
             known = set(session.scalars(select(Message.provider_sid).where(Message.provider_sid.in_(sids))))
         return next((sid for sid in sids if sid not in known), None)
 
-    def _release(self, item: OutboxItem, why: str) -> str:
-        """Hand a claimed item back to the queue unsent, as if it had not been claimed (the attempt is undone).
+    def _release(self, item: OutboxItem, why: str, not_before: datetime | None = None) -> str:
+        """Hand a claimed item back to the queue unsent, as if it had not been claimed (the attempt is undone),
+        due again at once or at `not_before`.
 
         An item that may already have gone keeps its error text, so whoever claims it next still looks it up.
         """
+        later = {"not_before": not_before} if not_before is not None else {}
         try:
             with self.db.transaction() as session:
                 session.execute(update(OutboxItem).where(OutboxItem.id == item.id, *self._mine())
                                 .values(status=PENDING, claimed_by=None, claimed_at=None,
-                                        attempts=OutboxItem.attempts - 1))
+                                        attempts=OutboxItem.attempts - 1, **later))
         except OperationalError:
             log.warning("outbox item %s: not handed back (database away); its claim lapses instead", item.id)
         log.info("outbox item %s handed back unsent: %s", item.id, why)
@@ -356,8 +405,9 @@ class Sender:
         with self.db.transaction() as session:
             producer = session.get(Producer, item.producer_id)
             reason = None
-            if producer is None or not producer.reachable:
-                erased = producer is None or producer.deleted_at is not None or not producer.phone
+            erased = producer is None or producer.deleted_at is not None or not producer.phone
+            # The answer to a producer's own message leaves even after an opt-out: "you are unsubscribed" is one.
+            if erased or (not producer.reachable and item.kind != "reply"):
                 reason, status = ("recipient erased" if erased else "recipient opted out"), CANCELLED
             elif item.channel == "whatsapp" and not item.content_sid and not in_window(producer, now):
                 # Free WhatsApp text outside the 24 h window would fail with 63016 (and may cost money).
@@ -376,7 +426,7 @@ class Sender:
         log.info("outbox item %s not sent: %s", item.id, reason)
         return status
 
-    def _record_success(self, item: OutboxItem, sid: str, status: str) -> None:
+    def _record_success(self, item: OutboxItem, sid: str, status: str, provider: str | None = None) -> None:
         """Record a send Twilio accepted; a database outage is waited out, never turned into a second send.
 
         If the record were lost the row would stay claimed and, once the claim lapsed, be looked up at Twilio
@@ -384,14 +434,14 @@ class Sender:
         """
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                return self._write_success(item, sid, status)
+                return self._write_success(item, sid, status, provider)
             except OperationalError:
                 if attempt == RECORD_ATTEMPTS - 1:
                     raise
                 log.warning("outbox item %s sent as %s but not recorded yet (database away); retrying", item.id, sid)
                 time.sleep(min(30.0, 0.5 * 2 ** attempt))
 
-    def _write_success(self, item: OutboxItem, sid: str, status: str) -> None:
+    def _write_success(self, item: OutboxItem, sid: str, status: str, provider: str | None = None) -> None:
         now = clock.now()
         with self.db.transaction() as session:
             taken = session.execute(update(OutboxItem).where(OutboxItem.id == item.id, *self._mine()).values(
@@ -403,6 +453,10 @@ class Sender:
             session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome=SENT, provider_sid=sid))
             sent = dict(channel=item.channel, provider_sid=sid, status=status, status_rank=RANK.get(status, 0),
                         updated_at=now)
+            # Who carried it (no provider named: the console, as for a sandbox producer; the gateway's daily cap
+            # counts its own), its SMS segments and encoding, and its estimated cost (ovop.messaging.costs).
+            sent.update(costs.estimate(self.prices, provider=provider or costs.CONSOLE, channel=item.channel,
+                                       kind=item.kind, body=item.body, template=bool(item.content_sid)).columns())
             # A reply queued with its message row (ovop.conversation.inbound) has that row filled in; anything
             # else gets its row now.
             if not session.execute(update(Message).where(Message.outbox_item_id == item.id)
@@ -421,7 +475,8 @@ class Sender:
                                       error_code=None if looking_up else error.code, claimed_by=None)
         if retry:
             later = now + timedelta(seconds=backoff(item.attempts, rng=self.rng))
-            values["not_before"] = (self.quiet_until(later) if self.quiet_until else None) or later
+            at_night = self.quiet_until and item.kind not in AT_ANY_HOUR
+            values["not_before"] = (self.quiet_until(later) if at_night else None) or later
         log.warning("outbox item %s attempt %s: %s (%s)", item.id, item.attempts, error,
                     "will retry" if retry else "given up")
         with self.db.transaction() as session:

@@ -1,7 +1,9 @@
-"""Delivery status from Twilio's callbacks: a status only moves forward, whatever order they arrive in."""
+"""Delivery status from Twilio's callbacks and the SMS gateway's events: a status only moves forward, whatever order
+they arrive in."""
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ovop.core import clock
 from ovop.core.db import Database
@@ -18,24 +20,29 @@ RANK = {
 
 def record(db: Database, sid: str, status: str, error_code: int | None) -> bool:
     """Store a callback for message `sid`; True when it moved the message forward."""
+    with db.transaction() as session:
+        return record_in(session, sid, status, error_code)
+
+
+def record_in(session: Session, sid: str, status: str, error_code: int | None) -> bool:
+    """`record` in the caller's transaction (the SMS gateway's webhook notes the event id in the same one)."""
     status = status.strip().lower()
     rank = RANK.get(status)
     if rank is None:
         return False
     now = clock.now()
-    with db.transaction() as session:
-        # One conditional update: two callbacks racing cannot move a status backwards.
-        moved = session.execute(
-            update(Message).where(Message.provider_sid == sid, Message.status_rank < rank)
-            .values(status=status, status_rank=rank, error_code=error_code, updated_at=now)).rowcount == 1
-        if error_code == OPTED_OUT_CODE:
-            phone = session.scalar(select(Message.phone).where(Message.provider_sid == sid))
-            if phone:
-                session.execute(update(Producer).where(Producer.phone == phone, Producer.opted_out.is_(False))
-                                .values(opted_out=True, opted_out_at=now))
-        if error_code == OUTSIDE_WINDOW_CODE:
-            _resend_by_sms(session, sid, now)
-        return moved
+    # One conditional update: two callbacks racing cannot move a status backwards.
+    moved = session.execute(
+        update(Message).where(Message.provider_sid == sid, Message.status_rank < rank)
+        .values(status=status, status_rank=rank, error_code=error_code, updated_at=now)).rowcount == 1
+    if error_code == OPTED_OUT_CODE:
+        phone = session.scalar(select(Message.phone).where(Message.provider_sid == sid))
+        if phone:
+            session.execute(update(Producer).where(Producer.phone == phone, Producer.opted_out.is_(False))
+                            .values(opted_out=True, opted_out_at=now))
+    if error_code == OUTSIDE_WINDOW_CODE:
+        _resend_by_sms(session, sid, now)
+    return moved
 
 
 def _resend_by_sms(session, sid: str, now) -> None:

@@ -1,7 +1,8 @@
 """The only place that talks to Twilio: addresses, transports and how provider errors are classed.
 
-Every other module hands messages to a transport from `transport_from_config`; tests point the real twilio
-client at a fake Twilio on loopback through TWILIO_API_BASE_URL instead of patching anything here.
+Every other module hands messages to a transport from `ovop.messaging.carriers.transport_from_config` (Twilio
+here, the SMS gateway in ovop.messaging.smsgate, each channel by its carrier); tests point the real twilio client
+at a fake Twilio on loopback through TWILIO_API_BASE_URL instead of patching anything here.
 """
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ class Transport(Protocol):
     name: str
 
     def send(self, to: str, channel: str, *, body: str | None = None, content_sid: str | None = None,
-             content_variables: dict[str, Any] | None = None, status_callback: str | None = None) -> SendResult:
+             content_variables: dict[str, Any] | None = None, status_callback: str | None = None,
+             key: str | None = None) -> SendResult:
+        """`key`: stable for one outbox item, for a provider that takes a client-chosen id (the SMS gateway)."""
         ...
 
 
@@ -104,7 +107,8 @@ class ConsoleTransport:
     def __init__(self):
         self.sent: list[dict[str, Any]] = []
 
-    def send(self, to, channel, *, body=None, content_sid=None, content_variables=None, status_callback=None):
+    def send(self, to, channel, *, body=None, content_sid=None, content_variables=None, status_callback=None,
+             key=None):
         sid = "CO" + uuid.uuid4().hex
         self.sent.append({"to": to, "channel": channel, "body": body, "content_sid": content_sid,
                           "content_variables": content_variables, "sid": sid})
@@ -146,7 +150,8 @@ class TwilioTransport:
         except TransportError:
             return False
 
-    def send(self, to, channel, *, body=None, content_sid=None, content_variables=None, status_callback=None):
+    def send(self, to, channel, *, body=None, content_sid=None, content_variables=None, status_callback=None,
+             key=None):
         params: dict[str, Any] = {"to": address(to, channel), **self.sender_for(channel)}
         if content_sid:
             params["content_sid"] = content_sid
@@ -164,7 +169,8 @@ class TwilioTransport:
         return SendResult(sid=message.sid, status=message.status or "queued")
 
     def find_sent(self, to: str, channel: str, body: str | None, since: datetime | None, *,
-                  template: bool = False, content_variables: dict[str, Any] | None = None) -> list[str]:
+                  template: bool = False, content_variables: dict[str, Any] | None = None,
+                  key: str | None = None) -> list[str]:
         """The sids of messages we sent through the API to this number since `since` that match, newest first.
 
         When a call ended without an answer, or its sender stopped mid-call, we cannot know whether Twilio
@@ -200,17 +206,15 @@ class TwilioTransport:
         return found
 
 
-def transport_from_config(config: dict) -> Transport:
-    """The transport the settings ask for (`OUTBOUND_BACKEND`)."""
-    if config.get("OUTBOUND_BACKEND") == "twilio":
-        if not (config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN")):
-            raise RuntimeError("OUTBOUND_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-        return TwilioTransport(
-            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], sms_from=config.get("TWILIO_SMS_FROM"),
-            whatsapp_from=config.get("TWILIO_WHATSAPP_FROM"),
-            messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
-            api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=config["TWILIO_TIMEOUT"])
-    return ConsoleTransport()
+def twilio_from_config(config: dict) -> TwilioTransport:
+    """The Twilio transport of the settings (TWILIO_*); RuntimeError without its credentials."""
+    if not (config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN")):
+        raise RuntimeError("sending through Twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    return TwilioTransport(
+        config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], sms_from=config.get("TWILIO_SMS_FROM"),
+        whatsapp_from=config.get("TWILIO_WHATSAPP_FROM"),
+        messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
+        api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=config["TWILIO_TIMEOUT"])
 
 
 def signature_is_valid(auth_token: str, url: str, params: dict[str, str], signature: str | None) -> bool:

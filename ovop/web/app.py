@@ -11,9 +11,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ovop.core import config as settings
 from ovop.core import logmask
 from ovop.core.db import Database
-from ovop.messaging.transport import Transport, transport_from_config
+from ovop.messaging.carriers import transport_from_config
+from ovop.messaging.transport import Transport
 from ovop.web.api import bp as api_bp
 from ovop.web.dashboard import bp as dashboard_bp
+from ovop.web.smsgate import bp as smsgate_bp
 from ovop.web.webhook import bp as webhook_bp
 
 # A body nobody needs to send to the pages without a cap of their own (/healthz, unknown paths). The webhooks,
@@ -72,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
                                       transport=transport_from_config(app.config))
 
     app.register_blueprint(webhook_bp)
+    app.register_blueprint(smsgate_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(dashboard_bp)
 
