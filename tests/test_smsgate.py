@@ -4,8 +4,13 @@ to the fake gateway's API. On SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -358,3 +363,61 @@ def test_the_daily_cap_holds_with_calls_in_flight_at_once(database_url, gateway,
     finally:
         db.dispose()
 
+
+
+# --- a sender process killed mid-call ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gateway_process(database_url: str, gateway: FakeSmsGate, log_path: Path, *args: str) -> subprocess.Popen:
+    """`flask --app app ARGS` in a process of its own, sending SMS through the fake gateway."""
+    env = {**os.environ, "DATABASE_URL": database_url, "OUTBOUND_BACKEND": "twilio",
+           "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "unused-twilio-token",
+           "PUBLIC_BASE_URL": "https://ovop.example.org", "SMS_PROVIDER": "smsgate",
+           "SMSGATE_URL": gateway.base_url, "SMSGATE_USERNAME": gateway.username,
+           "SMSGATE_PASSWORD": gateway.password, "SMSGATE_SIGNING_KEY": gateway.signing_key,
+           "SMSGATE_TIMEOUT": "60", "SMSGATE_SECONDS_PER_SMS": "0", "QUIET_HOURS": "off", "STAFF_PHONES": "",
+           "ADMIN_TOKEN": "test-admin-token", "ADMIN_PASSWORD": "test-password", "SECRET_KEY": "test-secret",
+           "PYTHONUNBUFFERED": "1"}
+    for name in ("TWILIO_SMS_FROM", "TWILIO_WHATSAPP_FROM", "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_API_BASE_URL"):
+        env.pop(name, None)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def drained(database_url, gateway, log_path: Path, moment: datetime) -> tuple[int, int]:
+    """(sent, found already at the gateway) as `flask outbox drain --at MOMENT` reports them."""
+    start = log_path.stat().st_size if log_path.exists() else 0
+    process = gateway_process(database_url, gateway, log_path, "outbox", "drain", "--at", moment.isoformat())
+    assert process.wait(timeout=120) == 0, log_path.read_text()[start:]
+    said = re.search(r"outbox drain: (\d+) sent \((\d+) of them already", log_path.read_text()[start:])
+    assert said, log_path.read_text()[start:]
+    return int(said[1]), int(said[2])
+
+
+def test_a_sender_process_killed_mid_call_sends_nothing_twice(database_url, db, gateway, tmp_path):
+    """kill -9 while the gateway has accepted four SMS and not answered: a new sender finds those four by their
+    message id, sends the four the dead one never called for, once the lease has lapsed."""
+    with db.transaction() as session:
+        for round_ in range(2):
+            for n in range(4):
+                enqueue(session, dedupe_key=f"mid-call:{n}:{round_}", kind="test", recipient=f"+2217730{n:05d}",
+                        channel="sms", body=f"Commande CMD-{n:04d} : message {round_ + 1}")
+    log_path = tmp_path / "senders.log"
+    gateway.accept_then_hang_next(300, times=4)
+    start = clock.now()
+    dying = gateway_process(database_url, gateway, log_path, "outbox", "drain", "--at", start.isoformat())
+    try:
+        assert gateway.wait_for_accepted(4, timeout=120), log_path.read_text()
+    finally:
+        dying.kill()  # SIGKILL: nothing recorded, nothing handed back
+        dying.wait(timeout=60)
+    assert count(db, OutboxItem, OutboxItem.status == "sending") == 8
+    assert drained(database_url, gateway, log_path, start + LEASE - timedelta(seconds=1)) == (0, 0)
+    assert drained(database_url, gateway, log_path, start + LEASE + timedelta(seconds=1)) == (8, 4)
+    assert gateway.accepted_count() == 8 == len(set(gateway.accepted_ids()))
+    with db.transaction() as session:
+        assert set(session.scalars(select(OutboxItem.status))) == {"sent"}
+        assert sorted(session.scalars(select(OutboxItem.provider_sid))) == sorted(gateway.accepted_ids())
