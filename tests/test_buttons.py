@@ -276,12 +276,14 @@ def test_a_tap_on_an_order_already_taken_by_the_producer_says_it_is_theirs(world
     ("order:{other}:r1:accept", "button.unknown"),  # another cooperative's order
     ("order:{mine}:r1:acceptx", "button.unknown"),  # malformed
     ("order:{mine}:r0:accept", "button.unknown"),
+    ("order:{mine}:r2:accept", "button.unknown"),  # a revision never sent
     ("order:99999999999999999999:r1:accept", "button.unknown"),  # would not fit the id column
     ("order:{mine}:r1:accept ; drop table orders", "button.unknown"),
     ("menu:nothing", "button.unknown_item"),
     ("workshop:424242", "button.unknown_item"),
     ("yes", "button.unknown_item"),
-], ids=["unknown", "other-cooperative", "malformed", "revision-0", "huge", "junk", "menu", "workshop", "bare"])
+], ids=["unknown", "other-cooperative", "malformed", "revision-0", "revision-never-sent", "huge", "junk", "menu",
+        "workshop", "bare"])
 def test_a_forged_or_foreign_payload_is_told_and_changes_nothing(world, payload, told):
     mine, other = world.order()["id"], world.order(cooperative="GIE Dior")["id"]
     world.drain()

@@ -6,6 +6,7 @@ A transcript file under tests/transcripts/ reads like the conversation it checks
     # producer Binta: language=fr channel=sms products=yaourt     one producer of the cooperative under test
     # producer Awa: language=wo channel=whatsapp                   another one (products: yaourt unless said)
     # staff: +221770009999                                         the boutique's staff phone (STAFF_PHONES)
+    # templates: {"order_alert": {"fr": "HX…"}}                     TWILIO_TEMPLATES (none unless said)
 
 (`# producer: language=fr …` without a name is one producer called Test.) Every producer belongs to the same
 cooperative, which makes their products; they are created in that order, so the first has id 1 and the phone
@@ -14,6 +15,8 @@ workshops. The clock starts on Wednesday 2 December 2026 at 10:00 in Dakar (UTC+
 
     > stock                                  a message from the producer who wrote last (the first one at first)
     > Awa: waaw                              a message from Awa
+    > Awa: [order:1:r1:accept] Waaw          Awa taps a WhatsApp button or list item: ButtonPayload in brackets,
+                                            then the label (ButtonText, and the Body Twilio fills with it)
     < Quel produit ? 1) savon 2) yaourt      the exact reply to the last message (one `<` per reply)
     | 2 Commandes                            a further line of the same reply
     = stock ASK_PRODUCT                      the flow and step of the last writer afterwards ("= -" when none)
@@ -37,6 +40,8 @@ What must be true afterwards:
                                             its text (the `|` lines). Every queued message must be written
                                             in the transcript before the next message, action or the end:
                                             anything else queued fails the transcript.
+    $ outbox Awa order_alert whatsapp HXalertwo {{6}}=order:1:r1:accept
+                                            … sent as that template (ContentSid), with those variables
     $ outbox staff staff_low_stock sms low-stock:report=2:to=+221770009999 cancelled
                                             with a status (pending, cancelled, sent, undeliverable): the row,
                                             written out before or not, is in that status now
@@ -107,8 +112,10 @@ def _read(path: Path) -> tuple[list[Person], list[str], list[Line]]:
     raw = [(n, line.rstrip()) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
            if line.strip()]
     people, staff = [], []
-    while raw and raw[0][1].startswith(("# producer", "# staff:")):
+    while raw and raw[0][1].startswith(("# producer", "# staff:", "# templates:")):
         head, _, rest = raw.pop(0)[1][2:].partition(":")
+        if head == "templates":  # read by _templates
+            continue
         if head == "staff":
             staff += rest.split()
             continue
@@ -127,6 +134,14 @@ def _read(path: Path) -> tuple[list[Person], list[str], list[Line]]:
         else:
             lines.append(Line(number, text, []))
     return people, staff, lines
+
+
+def _templates(path: Path) -> dict:
+    """The TWILIO_TEMPLATES a transcript declares in its header (`# templates: {…}`), else none."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# templates:"):
+            return json.loads(line.partition(":")[2])
+    return {}
 
 
 def _setup(db, people: list[Person], folder: Path) -> None:
@@ -199,7 +214,13 @@ class Transcript:
         if colon and name in self.people:
             self.writer, text = self.people[name], rest
         self.sent = line
+        payload = None
+        if text.startswith("[") and "]" in text:  # a tap: [payload] label
+            payload, _, text = text[1:].partition("]")
+            text = text.strip()
         form = inbound_form(self.writer.phone, text, next(self.sids), self.writer.channel)
+        if payload is not None:
+            form.update(ButtonPayload=payload, ButtonText=text)
         with clock.frozen_at(self.now, all_threads=True):
             response = self.client.post("/twilio/inbound", data=form)
         assert response.status_code == 200, self.fail(line, f"HTTP {response.status_code}")
@@ -351,7 +372,9 @@ class Transcript:
         who, kind, *rest = args
         recipient = self.staff[0] if who == "staff" else self.people[who].phone if who in self.people else who
         channel = next((word for word in rest if word in ("sms", "whatsapp")), None)
-        key = next((word for word in rest if ":" in word), None)
+        template = next((word for word in rest if word.startswith("HX")), None)
+        variables = dict(word[2:].split("}}=", 1) for word in rest if word.startswith("{{") and "}}=" in word)
+        key = next((word for word in rest if ":" in word and not word.startswith("{{")), None)
         status = next((word for word in rest if word in OUTBOX_STATUSES), None)
         body = "\n".join(more[2:] for more in line.more) if line.more else None
         # With a status, a row written out earlier may be checked again (`… cancelled` once it was withdrawn).
@@ -359,7 +382,8 @@ class Transcript:
         for row in rows:
             if (row.recipient, row.kind) == (recipient, kind) and channel in (None, row.channel) \
                     and key in (None, row.dedupe_key) and body in (None, row.body) \
-                    and status in (None, row.status):
+                    and status in (None, row.status) and template in (None, row.content_sid) \
+                    and variables.items() <= (row.content_variables or {}).items():
                 self.seen.add(row.id)
                 return
         raise AssertionError(self.fail(line, f"not queued; queued: {_rows(unseen)}"))
@@ -379,7 +403,8 @@ def _number(quantity: float | None) -> str:
 
 
 def _rows(rows: list[OutboxItem]) -> str:
-    return "; ".join(f"{row.recipient} {row.kind} {row.channel} {row.dedupe_key} {row.body!r}" for row in rows) \
+    return "; ".join(f"{row.recipient} {row.kind} {row.channel} {row.dedupe_key} {row.body!r}"
+                     + (f" {row.content_sid} {row.content_variables}" if row.content_sid else "") for row in rows) \
         or "nothing"
 
 
@@ -388,4 +413,5 @@ def test_transcript(app, client, api, db, path, tmp_path):
     people, staff, lines = _read(path)
     _setup(db, people, tmp_path)
     app.config["STAFF_PHONES"] = staff
+    app.config["TWILIO_TEMPLATES"] = _templates(path)
     Transcript(path, app, client, api, db, people, staff).play(lines)

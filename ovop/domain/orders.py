@@ -378,6 +378,8 @@ def answer_button(session: Session, config: dict, producer: Producer, order_id: 
     if alerted is None:
         return Answer("not_yours", None)
     order = _locked(session, order)
+    if revision > order.revision:  # never sent: a forged payload
+        return Answer("not_yours", None)
     if order.revision != revision or order.status != PENDING or order.due_date < local_today(config, now):
         return Answer("stale", order)
     if answer == "accept":
