@@ -142,7 +142,7 @@ def test_a_freed_seat_goes_to_the_first_on_the_waitlist_who_is_told_by_sms_in_gs
     assert statuses(db, workshop_id) == {seated: "cancelled", first: "registered", second: "waitlisted"}
     [told] = outbox(db, "workshop_promoted")
     assert (told.producer_id, told.channel, told.status) == (first, "sms", "pending")
-    assert told.body == ("Une place s'est libérée : vous etes inscrit(e) à Vendre en boutique, mer. 9 déc. 10:00, "
+    assert told.body == ("Place libérée : vous etes inscrit(e) à Vendre en boutique, mer. 9 déc. 10:00, "
                          "Boutique OVOP, Dakar.")
     assert is_gsm7(told.body) and sms_segments(told.body) == 1
 

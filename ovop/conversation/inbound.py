@@ -19,7 +19,7 @@ from ovop.conversation import engine, pickers
 from ovop.core.db import Database
 from ovop.language.i18n import for_channel, t
 from ovop.models import ConversationState, Cooperative, Message, MessageMedia, Producer
-from ovop.messaging import outbox
+from ovop.messaging import costs, outbox
 from ovop.messaging.transport import twiml
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,14 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
     variables = [getattr(text, "variables", None) for text in replies]
     replies = [for_channel(text, message.channel) for text in replies]
     by_outbox = message.provider in REPLY_BY_OUTBOX or any(contents)
+    # A reply is carried by the provider that brought the message (TwiML, or the gateway through the outbox).
+    carrier = costs.reply_provider(message.provider)
     for number, text in enumerate(replies, start=1):
         reply = Message(direction="out", channel=message.channel, phone=message.phone, kind="reply",
                         producer_id=inbound.producer_id, body=text, status="replied", status_rank=0,
-                        in_reply_to_id=inbound.id, created_at=now, updated_at=now)
+                        in_reply_to_id=inbound.id, created_at=now, updated_at=now,
+                        **costs.estimate(config["MESSAGE_PRICES"], provider=carrier, channel=message.channel,
+                                         kind="reply", body=text).columns())
         if by_outbox:
             # Replies are sent like anything else the service sends: once, by the sender, which fills this row in.
             reply.status = "queued"

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ovop.core import keyset
+from ovop.core import clock, keyset
 from ovop.core.errors import Invalid
 from ovop.domain import schemas
 from ovop.domain.directory import has_real_producers
 from ovop.language.i18n import LANGUAGES, for_channel, mark, sms_encoding, sms_segments, t
 from ovop.models import Broadcast, Cooperative, Producer, Product
+from ovop.messaging import costs
+from ovop.messaging.channels import SEND_MARGIN, UNDELIVERABLE, WINDOW, provider_for, route
 from ovop.messaging.notify import added as queued, notify
 
 MAX_TEXT = schemas.MAX_TEXT
@@ -68,25 +70,67 @@ def audience_query(session: Session, audience: dict[str, Any]):
     return query.order_by(Producer.id)
 
 
-def preview(session: Session, data: dict) -> dict[str, Any]:
-    """Who a broadcast would reach and what each language's text costs on SMS, without storing anything."""
+def preview(session: Session, data: dict, config: dict | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Who a broadcast would reach and what each language's text costs, without storing anything.
+
+    Per language: producers by their channel, the SMS text, its encoding and segments, the SMS messages each
+    SMS recipient gets (one, or numbered parts that each fit one segment), and with `config` the estimated cost
+    in F CFA: recipients by the route the channel policy picks for them now (free WhatsApp text in the window, a
+    template, SMS) × price (ovop.messaging.costs); `cost` is None, and `cost_unknown` counts them, for recipients
+    MESSAGE_PRICES has no price for.
+    """
     fields = schemas.parse(schemas.NewBroadcast, data)  # refused here as it would be when stored
     texts = {lang: text for lang, text in fields.text.given().items() if text}
     audience = check_audience(session, fields.audience)
+    now = now or clock.now()
     counts: dict[str, dict[str, int]] = {lang: {"sms": 0, "whatsapp": 0} for lang in LANGUAGES}
+    routes: dict[str, dict[str, int]] = {lang: {} for lang in LANGUAGES}
     reached = audience_query(session, audience).order_by(None).subquery()
-    for language, channel, number in session.execute(select(reached.c.language, reached.c.channel, func.count())
-                                                     .group_by(reached.c.language, reached.c.channel)):
+    # channels.in_window, in SQL: the one thing the channel policy reads of a producer besides channel and language.
+    in_window = reached.c.last_inbound_at > now - (WINDOW - SEND_MARGIN)
+    grouped = (select(reached.c.language, reached.c.channel, in_window, reached.c.sandbox, func.count())
+               .group_by(reached.c.language, reached.c.channel, in_window, reached.c.sandbox))
+    for language, channel, window_open, sandbox, number in session.execute(grouped):
         lang = language if language in LANGUAGES else "fr"
         counts[lang]["whatsapp" if channel == "whatsapp" else "sms"] += number
+        if config is not None:
+            stand_in = Producer(channel=channel, language=lang, last_inbound_at=now if window_open else None)
+            chosen = route(config, stand_in, "broadcast", now)
+            via = "console" if sandbox and chosen.via != UNDELIVERABLE else chosen.via
+            routes[lang][via] = routes[lang].get(via, 0) + number
     languages = {}
     for lang in LANGUAGES:
         sms_text = for_channel(t(TEXT_KEY, lang, text=_text_for(texts, lang)), "sms")
-        languages[lang] = {"producers": sum(counts[lang].values()), "by_channel": counts[lang],
-                           "sms_text": sms_text, "sms_encoding": sms_encoding(sms_text),
-                           "sms_segments": sms_segments(sms_text)}
-    return {"producers": sum(entry["producers"] for entry in languages.values()), "audience": audience,
-            "languages": languages}
+        entry = {"producers": sum(counts[lang].values()), "by_channel": counts[lang], "sms_text": sms_text,
+                 "sms_encoding": sms_encoding(sms_text), "sms_segments": sms_segments(sms_text),
+                 "sms_messages": len(costs.sms_parts(sms_text))}
+        if config is not None:
+            entry.update(_estimate(config, routes[lang], entry["sms_messages"]))
+        languages[lang] = entry
+    answer = {"producers": sum(entry["producers"] for entry in languages.values()), "audience": audience,
+              "languages": languages}
+    if config is not None:
+        unknown = sum(entry["cost_unknown"] for entry in languages.values())
+        answer.update(cost=None if unknown else round(sum(entry["cost"] for entry in languages.values()), 2),
+                      cost_unknown=unknown)
+    return answer
+
+
+def _estimate(config: dict, routes: dict[str, int], sms_messages: int) -> dict[str, Any]:
+    """{"by_route", "cost", "cost_unknown"} of one language's recipients, by route (sms | template | whatsapp
+    | console | undeliverable: the last costs nothing, it never leaves)."""
+    prices, total, unknown = config["MESSAGE_PRICES"], 0.0, 0
+    for via, number in routes.items():
+        if via == UNDELIVERABLE:
+            continue
+        channel = "sms" if via == "sms" else "whatsapp"
+        provider = costs.CONSOLE if via == "console" else provider_for(config, channel)
+        price = costs.unit_price(prices, provider, channel, "broadcast", template=via == "template")
+        if price is None:
+            unknown += number
+        else:
+            total += number * price * (sms_messages if via == "sms" else 1)
+    return {"by_route": routes, "cost": None if unknown else round(total, 2), "cost_unknown": unknown}
 
 
 def _text_for(texts: dict[str, str], lang: str) -> str:

@@ -30,9 +30,8 @@ from ovop.domain import prices, workshops
 from ovop.core.db import Database
 from ovop.language.i18n import mark
 from ovop.models import Cooperative, Producer, StockReport
-from ovop.messaging.outbox import enqueue_many
 from ovop.core.localtime import WEEKDAYS, earliest_send, timezone_of, weekly
-from ovop.messaging.notify import added as queued, notify, prepare
+from ovop.messaging.notify import added as queued, notify, prepare, queue_prepared
 
 STOCK_REPORT_FRESH = timedelta(days=6)
 
@@ -121,12 +120,10 @@ def price_tips(db: Database, config: dict, now: datetime) -> int:
         for producer in session.scalars(_producers()):
             lines = prices.tip_lines(session, producer, market, cache)
             if lines:
-                row = prepare(config, producer, "price_tip", key=mark("price.tip"), params={"lines": lines},
-                              dedupe_key=f"price-tip:{week}:producer={producer.id}", now=now)
-                if row is not None:
-                    rows.append(row)
+                rows.extend(prepare(config, producer, "price_tip", key=mark("price.tip"), params={"lines": lines},
+                                    dedupe_key=f"price-tip:{week}:producer={producer.id}", now=now))
         # One statement per few hundred producers: a network of 100 000 is queued in seconds, still once.
-        return len(enqueue_many(session, rows))
+        return len(queue_prepared(session, rows))
 
 
 def stock_reminders(db: Database, config: dict, now: datetime) -> int:

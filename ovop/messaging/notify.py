@@ -6,7 +6,8 @@
    AT_ANY_HOUR, which answer what staff just did about the producer's own order;
 3. the channel policy (ovop.messaging.channels) picks free WhatsApp text, a template, SMS, or "undeliverable";
 4. the text is rendered in the producer's language and folded for the channel;
-5. the outbox gets one row per dedupe key.
+5. the outbox gets one row per dedupe key; a text sent by SMS fits one segment, or is cut into numbered parts
+   ("1/2 …", "2/2 …") that each fit one and leave in order, queued once as a whole (see _parts).
 Replies to a producer's message never come through here: the engine answers them.
 """
 from __future__ import annotations
@@ -22,11 +23,16 @@ from ovop.core.localtime import earliest_send
 from ovop.language.i18n import DEFAULT_LANGUAGE, for_channel, t
 from ovop.messaging.channels import NO_CHANNEL, UNDELIVERABLE, Route, content_variables, route, sms_ready
 from ovop.messaging import outbox
+from ovop.messaging.costs import sms_parts
 from ovop.messaging.outbox import PENDING, enqueue
 from ovop.models import OutboxItem, Producer
 
 # Sent at once even during the quiet hours: the producer is waiting on these about an order of theirs.
 AT_ANY_HOUR = frozenset({"order_alert", "order_cancelled", "order_thanks"})
+
+
+# The later parts of a message cut into SMS parts are queued under its dedupe key + ":part=2", ":part=3"…
+PART = ":part="
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,9 @@ def notify(session: Session, config: dict, producer: Producer, kind: str, *, ded
         return None
     not_before = _not_before(config, kind, now)
     chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
-    return _queue(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
-                  producer_id=producer.id, body=row["body"], variables=row["content_variables"],
-                  not_before=not_before)
+    return _queue_parts(session, chosen, dedupe_key=dedupe_key, kind=kind, recipient=producer.phone,
+                        producer_id=producer.id, body=row["body"], variables=row["content_variables"],
+                        not_before=not_before)
 
 
 def added(notice: Notice | None) -> int:
@@ -69,15 +75,30 @@ def added(notice: Notice | None) -> int:
 
 
 def prepare(config: dict, producer: Producer, kind: str, *, dedupe_key: str, key: str, params: dict,
-            now: datetime | None = None) -> dict | None:
-    """The row `notify` would queue, for a fan-out that inserts many at once (ovop.messaging.outbox.enqueue_many)."""
+            now: datetime | None = None) -> list[dict]:
+    """The rows `notify` would queue (one, or one per SMS part; none when the producer may not be written to),
+    for a fan-out that queues many at once with `queue_prepared`."""
     if not reachable(producer):
-        return None
+        return []
     not_before = _not_before(config, kind, now)
     chosen, row = _route_and_render(config, producer, kind, dedupe_key, key, params, not_before, now)
     if chosen.via == UNDELIVERABLE:
         row.update(status=UNDELIVERABLE, last_error=NO_CHANNEL)
-    return row
+    return [{**row, "dedupe_key": part_key, "body": body} for part_key, body in _parts(chosen, dedupe_key, row["body"])]
+
+
+def queue_prepared(session: Session, rows: list[dict]) -> set[str]:
+    """Queue what `prepare` gave, a few statements for thousands; returns the dedupe keys of the messages added.
+
+    First parts first: the later parts of a message are queued only when its first part was (a message queued
+    whole before and split now, or the other way round, is still queued once).
+    """
+    first = [row for row in rows if PART not in row["dedupe_key"]]
+    added = outbox.enqueue_many(session, first)
+    later = [row for row in rows if PART in row["dedupe_key"] and row["dedupe_key"].split(PART)[0] in added]
+    if later:
+        outbox.enqueue_many(session, later)
+    return added
 
 
 def withdraw(session: Session, dedupe_key_prefix: str, reason: str) -> int:
@@ -128,14 +149,37 @@ def notify_staff(session: Session, config: dict, kind: str, dedupe_key: str, key
     added = 0
     for phone in config["STAFF_PHONES"]:
         row_key = f"{dedupe_key}:to={phone}"
-        notice = _queue(session, chosen, dedupe_key=row_key, kind=kind, recipient=phone,
-                        producer_id=None, body=body, variables=None, not_before=None)
+        notice = _queue_parts(session, chosen, dedupe_key=row_key, kind=kind, recipient=phone,
+                              producer_id=None, body=body, variables=None, not_before=None)
         if notice.added and about is not None:
-            session.execute(update(OutboxItem).where(OutboxItem.dedupe_key == row_key)
+            session.execute(update(OutboxItem)
+                            .where(or_(OutboxItem.dedupe_key == row_key,
+                                       OutboxItem.dedupe_key.startswith(row_key + PART)))
                             .values(about_producer_id=about.id, sandbox=bool(about.sandbox))
                             .execution_options(synchronize_session=False))
         added += notice.added
     return added
+
+
+def _parts(chosen: Route, dedupe_key: str, body: str | None) -> list[tuple[str, str | None]]:
+    """(dedupe key, text) of each outbox row for one message: a text the service sends by SMS fits one segment,
+    or is cut into numbered parts that each fit one (ovop.messaging.costs.sms_parts). The first part keeps the
+    message's own key, the others add ":part=2", ":part=3"…, so the unique key of the first decides for all."""
+    if chosen.channel != "sms" or chosen.via == UNDELIVERABLE or not body:
+        return [(dedupe_key, body)]
+    return [(dedupe_key if number == 1 else f"{dedupe_key}{PART}{number}", text)
+            for number, text in enumerate(sms_parts(body), start=1)]
+
+
+def _queue_parts(session: Session, chosen: Route, *, dedupe_key: str, body: str | None, **row) -> Notice:
+    """Queue a message as one row, or as its SMS parts in order; the Notice is the first part's. The later
+    parts are queued only when the first was (see _parts)."""
+    parts = _parts(chosen, dedupe_key, body)
+    notice = _queue(session, chosen, dedupe_key=dedupe_key, body=parts[0][1], **row)
+    if notice.added:
+        for part_key, text in parts[1:]:
+            _queue(session, chosen, dedupe_key=part_key, body=text, **row)
+    return notice
 
 
 def _queue(session: Session, chosen: Route, *, dedupe_key: str, kind: str, recipient: str,

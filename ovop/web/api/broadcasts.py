@@ -1,6 +1,8 @@
 """Broadcasts in the staff API: a text per language to an audience, now or later, and a preview of its cost."""
 from __future__ import annotations
 
+from flask import current_app
+
 from ovop.web import paging
 from ovop.web.api import ApiError, bp, database, json_body
 from ovop.domain import broadcasts, directory
@@ -31,10 +33,10 @@ def create_broadcast():
 
 @bp.post("/broadcasts/preview")
 def preview_broadcast():
-    """Producers reached and SMS segments per language, without storing or sending anything."""
+    """Producers reached, SMS segments and the estimated cost per language, without storing or sending anything."""
     data = json_body()
     with database().transaction() as session:
-        return broadcasts.preview(session, data)
+        return broadcasts.preview(session, data, current_app.config)
 
 
 @bp.get("/broadcasts")

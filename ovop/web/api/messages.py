@@ -12,7 +12,16 @@ def message_json(message: Message) -> dict:
     """One logged message as the API shows it (an erased producer's texts read as null)."""
     return {"id": message.id, "direction": message.direction, "phone": message.phone, "channel": message.channel,
             "body": message.body, "status": message.status, "error_code": message.error_code,
-            "created_at": message.created_at.isoformat(), "producer_id": message.producer_id}
+            "created_at": message.created_at.isoformat(), "producer_id": message.producer_id,
+            **cost_json(message)}
+
+
+def cost_json(message: Message) -> dict:
+    """What an outbound message is and cost (ovop.messaging.costs): its kind, carrier, SMS segments and the
+    estimate in F CFA (null when MESSAGE_PRICES has no price for it); null for an inbound message."""
+    outbound = message.direction == "out"
+    return {"kind": message.kind if outbound else None, "provider": message.provider if outbound else None,
+            "segments": message.segments if outbound else None, "cost": message.cost if outbound else None}
 
 
 @bp.get("/messages")

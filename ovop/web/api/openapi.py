@@ -89,6 +89,10 @@ class Message(Shape):
     error_code: int | str | None
     created_at: str
     producer_id: int | None
+    kind: str | None = Field(description="outbound: order_alert, price_tip, stock_reminder, reply, broadcast…")
+    provider: str | None = Field(description="outbound: who carried it, twilio | smsgate | console")
+    segments: int | None = Field(description="outbound SMS: segments billed (null on WhatsApp)")
+    cost: float | None = Field(description="outbound: estimated F CFA from MESSAGE_PRICES; null when no price")
 
 
 class OrderAnswer(Shape):
@@ -191,12 +195,19 @@ class LanguagePreview(Shape):
     sms_text: str
     sms_encoding: str
     sms_segments: int
+    sms_messages: int = Field(description="SMS each SMS recipient gets: 1, or numbered parts of one segment each")
+    by_route: dict[str, int] = Field(description="recipients by route: sms, template, whatsapp (free text in the "
+                                                 "window), console (sandbox), undeliverable")
+    cost: float | None = Field(description="estimated F CFA (MESSAGE_PRICES); null when a price is missing")
+    cost_unknown: int = Field(description="recipients MESSAGE_PRICES has no price for")
 
 
 class BroadcastPreview(Shape):
     producers: int
     audience: dict[str, Any]
     languages: dict[str, LanguagePreview]
+    cost: float | None = Field(description="estimated F CFA for everyone reached; null when a price is missing")
+    cost_unknown: int = Field(description="recipients MESSAGE_PRICES has no price for")
 
 
 class StockLevel(Shape):

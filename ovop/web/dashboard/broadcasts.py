@@ -64,7 +64,7 @@ def send_broadcast():
         fields = _fields()
         if form_value("action", 10) == "preview":
             with database().transaction() as session:
-                preview = broadcasts.preview(session, fields)
+                preview = broadcasts.preview(session, fields, current_app.config)
             return _page(request.form, preview=preview)
         now = clock.now()
         if "send_at" in fields and datetime.fromisoformat(fields["send_at"]) <= now:  # as form_moment wrote it
@@ -95,7 +95,7 @@ def preview_broadcast():
                   "audience": _audience(body.get("audience") if isinstance(body.get("audience"), dict) else {})}
         with database().transaction() as session:
             if fields["text"]:
-                return jsonify(broadcasts.preview(session, fields))
+                return jsonify(broadcasts.preview(session, fields, current_app.config))
             audience = broadcasts.check_audience(session, fields["audience"])
             reached = broadcasts.audience_query(session, audience).order_by(None).subquery()
             return jsonify(producers=session.scalar(select(func.count()).select_from(reached)), languages={})
