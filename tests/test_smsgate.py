@@ -421,3 +421,28 @@ def test_a_sender_process_killed_mid_call_sends_nothing_twice(database_url, db, 
     with db.transaction() as session:
         assert set(session.scalars(select(OutboxItem.status))) == {"sent"}
         assert sorted(session.scalars(select(OutboxItem.provider_sid))) == sorted(gateway.accepted_ids())
+
+
+def test_a_sender_stopped_while_it_waits_for_the_gateways_pace_hands_the_rest_back(database_url, gateway, morning):
+    application = create_app(gateway_config(database_url, gateway, SMSGATE_SECONDS_PER_SMS=600))
+    db = application.extensions["ovop"].db
+    try:
+        with db.transaction() as session:
+            for number in range(2):
+                enqueue(session, dedupe_key=f"tip:{number}", kind="price_tip", recipient=PHONE, channel="sms",
+                        body=f"Prix {number}")
+        stop = threading.Event()
+        waiting = make_sender(application, stop)  # the real pace: the second SMS would wait 10 minutes
+        outcome = {}
+        thread = threading.Thread(target=lambda: outcome.update(waiting.drain()))
+        thread.start()
+        assert gateway.wait_for_accepted(1)
+        stop.set()  # SIGTERM during the wait
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        assert (outcome["sent"], outcome["released"], gateway.accepted_count()) == (1, 1, 1)
+        with db.transaction() as session:
+            second = session.scalar(select(OutboxItem).where(OutboxItem.dedupe_key == "tip:1"))
+            assert (second.status, second.attempts, second.claimed_by) == ("pending", 0, None)
+    finally:
+        db.dispose()

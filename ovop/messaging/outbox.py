@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import func, or_, select, update
@@ -55,8 +55,10 @@ RECORD_ATTEMPTS = 12
 def outbox_key(item: OutboxItem) -> str:
     """A key that names one outbox item for good (its id, dedupe key and creation time, so a database started
     afresh never repeats one): a provider that takes a client-chosen message id derives it from this."""
-    created = item.created_at.isoformat() if item.created_at else ""
-    return f"outbox:{item.id}:{item.dedupe_key}:{created}"
+    created = item.created_at
+    if created is not None:  # in UTC whatever the session's time zone, so every process derives the same key
+        created = (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return f"outbox:{item.id}:{item.dedupe_key}:{created.strftime('%Y-%m-%dT%H:%M:%S.%f') if created else ''}"
 
 
 def enqueue(session: Session, *, dedupe_key: str, kind: str, recipient: str, channel: str,
@@ -160,12 +162,15 @@ class Sender:
     # sending may resume once the cap is reached). Past the cap, items wait for that moment; they do not fail.
     daily_caps: dict[str, int] = field(default_factory=dict)
     cap_window: Callable[[datetime], tuple[datetime, datetime]] | None = None
-    sleep: Callable[[float], None] = time.sleep  # the rate limiter's; tests hand in one that counts
+    # The rate limiter's sleep (tests hand in one that counts); by default a wait that `stop` cuts short, since a
+    # gateway's pace can hold a call back for minutes.
+    sleep: Callable[[float], None] | None = None
     pace_clock: Callable[[], float] = time.monotonic
     prices: dict = field(default_factory=dict)  # MESSAGE_PRICES: each sent message's estimated cost
 
     def __post_init__(self):
-        self.limiter = RateLimiter(self.rates, sleep=self.sleep, monotonic=self.pace_clock)
+        self.limiter = RateLimiter(self.rates, sleep=self.sleep or (lambda seconds: self.stop.wait(seconds)),
+                                   monotonic=self.pace_clock)
         self._reserved: dict[int, str] = {}  # item id -> provider, for sends under a daily cap not yet recorded
         self._reserved_lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # outcomes so far: sent, found (already at Twilio), pending...
@@ -313,6 +318,8 @@ class Sender:
         if resume is not None:
             return self._release(item, f"{self._carrier(item.channel)} reached its daily cap", not_before=resume)
         self.limiter.wait(item.channel)
+        if self.stop.is_set():  # stopped while waiting for its turn: handed back, not sent
+            return self._release(item, "the sender is stopping")
         try:
             result = self.transport.send(item.recipient, item.channel, body=item.body,
                                          content_sid=item.content_sid, content_variables=item.content_variables,
