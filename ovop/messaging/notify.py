@@ -3,7 +3,7 @@
 `notify` applies every rule, in this order, in the caller's transaction:
 1. nobody who opted out or was erased is written to;
 2. nothing leaves during the quiet hours (ovop.core.localtime): it waits for the morning, except the kinds in
-   AT_ANY_HOUR, which answer what staff just did about the producer's own order;
+   AT_ANY_HOUR (ovop.messaging.channels, which the sender reads too), news of the producer's own order;
 3. the channel policy (ovop.messaging.channels) picks free WhatsApp text, a template, SMS, or "undeliverable";
 4. the text is rendered in the producer's language and folded for the channel;
 5. the outbox gets one row per dedupe key; a text sent by SMS fits one segment, or is cut into numbered parts
@@ -21,15 +21,12 @@ from sqlalchemy.orm import Session
 from ovop.core import clock
 from ovop.core.localtime import earliest_send
 from ovop.language.i18n import DEFAULT_LANGUAGE, for_channel, t
-from ovop.messaging.channels import NO_CHANNEL, UNDELIVERABLE, Route, content_variables, route, sms_ready
+from ovop.messaging.channels import (AT_ANY_HOUR, NO_CHANNEL, UNDELIVERABLE, Route, content_variables, route,
+                                     sms_ready)
 from ovop.messaging import outbox
 from ovop.messaging.costs import sms_parts
 from ovop.messaging.outbox import PENDING, enqueue
 from ovop.models import OutboxItem, Producer
-
-# Sent at once even during the quiet hours: the producer is waiting on these about an order of theirs.
-AT_ANY_HOUR = frozenset({"order_alert", "order_cancelled", "order_thanks"})
-
 
 # The later parts of a message cut into SMS parts are queued under its dedupe key + ":part=2", ":part=3"…
 PART = ":part="
