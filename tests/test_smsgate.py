@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app import create_app
@@ -446,3 +448,37 @@ def test_a_sender_stopped_while_it_waits_for_the_gateways_pace_hands_the_rest_ba
             assert (second.status, second.attempts, second.claimed_by) == ("pending", 0, None)
     finally:
         db.dispose()
+
+
+# --- fuzzing: no signed event makes a server error --------------------------------------------------------------
+
+VALUE = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                 max_size=3),
+                     max_leaves=8)
+PHONES = st.one_of(st.just(PHONE), st.just("77 000 01 01"), st.just("00221770000101"), st.text(max_size=20),
+                   st.integers())
+PAYLOAD = st.fixed_dictionaries({}, optional={"messageId": st.one_of(st.text(max_size=70), VALUE),
+                                              "message": st.one_of(st.text(max_size=200), VALUE),
+                                              "phoneNumber": PHONES, "sender": PHONES, "simNumber": VALUE,
+                                              "receivedAt": VALUE})
+EVENTS = st.one_of(VALUE, st.fixed_dictionaries(
+    {"event": st.sampled_from(["sms:received", "sms:sent", "sms:delivered", "sms:failed", "system:ping"]),
+     "id": st.one_of(st.text(min_size=1, max_size=70), VALUE), "payload": st.one_of(PAYLOAD, VALUE)},
+    optional={"deviceId": VALUE, "webhookId": VALUE}))
+
+
+@settings(max_examples=int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES") or 100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(event=EVENTS)
+@example(event={"event": "sms:received", "id": "\x00", "payload": {"message": "x", "phoneNumber": PHONE}})
+@example(event={"event": "sms:received", "id": "e\x00", "payload": {"message": "\x00yaourt 4", "phoneNumber": PHONE}})
+def test_no_signed_event_makes_a_server_error(service, db, gateway, producer, event):
+    client = service.test_client()
+    body = json.dumps(event).encode()
+    timestamp = str(int(clock.now().timestamp()))
+    answer = client.post("/smsgate/inbound", data=body, headers={
+        "Content-Type": "application/json", "X-Timestamp": timestamp,
+        "X-Signature": sign(gateway.signing_key, body, timestamp)})
+    assert answer.status_code < 500, answer.get_data(as_text=True)
+    assert answer.is_json
