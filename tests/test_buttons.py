@@ -21,7 +21,7 @@ from app import create_app
 from ovop.core import clock
 from ovop.domain import orders
 from ovop.messaging.outbox import Sender
-from ovop.models import Message, Order, OrderNotification, OutboxItem, Producer, Registration
+from ovop.models import Message, Order, OutboxItem, Producer, Registration
 from tests.conftest import TOKEN, app_config
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, inbound_form, live_server, sign
@@ -379,3 +379,26 @@ def test_the_menu_stays_text_with_digits_on_sms_without_a_template_in_the_langua
     assert world.phone.post(BINTA, "menu") == [MENU_TEXT]
     assert world.drain() == 0 and world.fake.messages == []
     assert world.phone.post(BINTA, "3")[0].startswith("Pas d'atelier ouvert")
+
+
+def test_the_revision_goes_up_whenever_what_a_producer_would_answer_changes(world):
+    reference = world.order()["reference"]
+    order_id = int(reference.split("-")[1])
+    assert world.order_row(reference)[2] == 1
+    with world.db.transaction() as session:
+        order = session.get(Order, order_id)
+        orders.change(session, world.app.config, order, quantity=40, note="")  # nothing changes: same revision
+        assert order.revision == 1
+        orders.change(session, world.app.config, order, due_date=order.due_date + timedelta(days=1))
+        assert order.revision == 2
+    world.phone.post(BINTA, f"oui {reference}")  # taken
+    assert world.order_row(reference)[:3] == ("accepted", "Binta", 3)
+    world.api("POST", f"/orders/{order_id}/delivered")
+    assert world.order_row(reference)[:3] == ("delivered", "Binta", 4)
+    with world.db.transaction() as session, pytest.raises(orders.WrongStatus):
+        orders.change(session, world.app.config, session.get(Order, order_id), quantity=10)
+    # Declined by everyone alerted is a new status, so a new revision as well.
+    other = world.order()["reference"]
+    for phone in (AWA, BINTA, COUMBA):
+        world.phone.post(phone, f"non {other}", channel="sms" if phone == COUMBA else "whatsapp")
+    assert world.order_row(other)[0::2] == ("declined", 2)

@@ -3,12 +3,15 @@
 The label (ButtonText, and the Body Twilio fills with it) changes with the template's language; the payload is
 what we put in the template, so only the payload is read:
 
-| payload                                 | what it does                                                      |
-|-----------------------------------------|-------------------------------------------------------------------|
-| order:<id>:r<revision>:accept / decline | answers exactly that order as the typed OUI / NON would, if it was alerted to this producer and is still pending at that revision; otherwise says so and writes nothing (ovop.conversation.flows.orders.tap) |
-| menu:stock, menu:orders, menu:workshops, menu:prices, menu:language | the menu entry, as typing 1 … 5 does |
-| workshop:<id>                           | registers for that workshop, as typing its number in the list does |
-| anything else                           | "this choice is no longer valid", nothing written, the open question stays open |
+| payload                                   | what it does                                                    |
+|-------------------------------------------|-----------------------------------------------------------------|
+| order:<id>:r<revision>:accept / :decline  | answers exactly that order as the typed OUI / NON would, if it  |
+|                                           | was alerted to this producer and is still pending at that       |
+|                                           | revision; otherwise says why and writes nothing (flows.orders)  |
+| menu:stock, menu:orders, menu:workshops,  | the menu entry, as typing 1 … 5 does                            |
+| menu:prices, menu:language                |                                                                 |
+| workshop:<id>                             | signs up for that workshop, as typing its number in the list    |
+| anything else                             | "no longer valid", nothing written, the open question stays open |
 
 The engine calls `handle` before the global words when a message carries a payload: a tap carries no typed
 word, and a STOP typed while buttons are out comes without a payload, so it still reaches the global words.

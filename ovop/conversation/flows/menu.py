@@ -3,7 +3,7 @@
 | step   | question                                             | answers                         |
 |--------|------------------------------------------------------|---------------------------------|
 | CHOOSE | 1 Stock 2 Commandes 3 Ateliers 4 Prix 5 Langue        | a digit → that flow; else route |
-| (list) | the same menu as a WhatsApp list picker               | payload menu:stock … → that entry (ovop.conversation.buttons) |
+| (list) | the same menu as a WhatsApp list picker               | menu:stock … → that entry       |
 
 On WhatsApp the menu may leave as the list-picker template of kind "menu" (ovop.conversation.pickers); its
 items' ids are the payloads `menu:<entry>` below, in the menu's order.
