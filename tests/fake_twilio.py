@@ -56,6 +56,15 @@ Order in which a create request is judged (first match answers):
    it synchronously, so code should cope with both.
 6. Otherwise the message is ACCEPTED and appended to ``messages``.
 
+Media (what a producer's photo or voice note looks like to us): ``add_media(content, content_type)``
+returns a MediaUrl as Twilio gives it,
+``{base_url}/2010-04-01/Accounts/{AccountSid}/Messages/{MM…}/Media/{ME…}``. A GET of it needs the same
+Basic auth (401 / 20003 otherwise, 404 for an unknown one) and, like Twilio, answers ``307`` to a CDN: a second
+loopback server on another host (127.0.0.2 when it can bind there) serving the bytes with their type, no auth.
+``cdn_requests`` records what reached the CDN (its headers, to check no credentials were sent there).
+``add_media(..., redirect=False)`` serves the bytes directly; ``declared_length`` overrides Content-Length
+(-1 leaves it out: the body ends when the connection closes, as a streamed answer may).
+
 A HANG (``hang_next`` or a random hang) sleeps and then answers 503 / 20503
 WITHOUT accepting the message: the client is expected to time out first, and a
 retry after that timeout is therefore NOT a duplicate. ``stop()`` wakes hangs.
@@ -87,6 +96,9 @@ API_VERSION = "2010-04-01"
 _CREATE_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 _FETCH_PATH = re.compile(
     rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$"
+)
+_MEDIA_PATH = re.compile(
+    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<sid>[^/]+)$"
 )
 _E164 = re.compile(r"^(?:whatsapp:)?\+[1-9]\d{1,14}$")
 
@@ -163,9 +175,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # benchmarks open many connections at once
 
-    def __init__(self, fake: "FakeTwilio"):
+    def __init__(self, fake: "FakeTwilio", host: str = "127.0.0.1", handler: type = None):
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((host, 0), handler or _Handler)
 
     def handle_error(self, request, client_address):
         """Ignore clients that went away (e.g. timed out during a hang)."""
@@ -191,6 +203,20 @@ class _Handler(BaseHTTPRequestHandler):
         """Handle a fetch."""
         self.server.fake._handle(self)
 
+    def send_bytes(self, status: int, data: bytes, headers: dict) -> None:
+        """Write a raw response (media, redirects), tolerating a client that already left."""
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                if value is not None:  # None: leave the header out
+                    self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (ConnectionError, TimeoutError):
+            pass
+
     def send_json(self, status: int, payload: dict) -> None:
         """Write a JSON response, tolerating a client that already left."""
         data = json.dumps(payload).encode("utf-8")
@@ -202,6 +228,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (ConnectionError, TimeoutError):
             pass
+
+
+class _CdnHandler(_Handler):
+    """The CDN Twilio redirects media to: serves the bytes, asks for no credentials."""
+
+    server_version = "FakeTwilioCdn/1.0"
+
+    def do_POST(self) -> None:
+        self.send_json(405, {"error": "method not allowed"})
+
+    def do_GET(self) -> None:
+        self.server.fake._serve_cdn(self)
+
+
+def _cdn_host() -> str:
+    """Another loopback host than the API's, so a client comparing hosts sees a different one."""
+    import socket
+
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.2", 0))
+        return "127.0.0.2"
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
 
 
 class FakeTwilio:
@@ -221,6 +273,10 @@ class FakeTwilio:
         self._stopping = threading.Event()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        self._cdn: Optional[_Server] = None
+        self._cdn_thread: Optional[threading.Thread] = None
+        self._media: dict[str, dict] = {}
+        self._cdn_requests: list[dict] = []
         self._init_state()
 
     def _init_state(self) -> None:
@@ -255,6 +311,10 @@ class FakeTwilio:
             daemon=True,
         )
         self._thread.start()
+        self._cdn = _Server(self, _cdn_host(), _CdnHandler)
+        self._cdn_thread = threading.Thread(target=self._cdn.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="fake-twilio-cdn", daemon=True)
+        self._cdn_thread.start()
         return self
 
     def stop(self) -> None:
@@ -268,6 +328,13 @@ class FakeTwilio:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        cdn, self._cdn = self._cdn, None
+        if cdn is not None:
+            cdn.shutdown()
+            cdn.server_close()
+            if self._cdn_thread is not None:
+                self._cdn_thread.join(timeout=5)
+                self._cdn_thread = None
 
     def __enter__(self) -> "FakeTwilio":
         return self.start()
@@ -282,6 +349,60 @@ class FakeTwilio:
             raise RuntimeError("FakeTwilio is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def cdn_url(self) -> str:
+        """Root URL of the fake CDN media is redirected to."""
+        if self._cdn is None:
+            raise RuntimeError("FakeTwilio is not started")
+        host, port = self._cdn.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ------------------------------------------------------------------ media
+
+    def add_media(self, content: bytes, content_type: str, *, redirect: bool = True,
+                  declared_length: Optional[int] = None, message_sid: Optional[str] = None) -> str:
+        """Keep a file as Twilio keeps a producer's media; returns its MediaUrl (see the module's notes)."""
+        message_sid = message_sid or "MM" + uuid.uuid4().hex
+        sid = "ME" + uuid.uuid4().hex
+        with self._lock:
+            self._media[sid] = {"content": content, "content_type": content_type, "redirect": redirect,
+                                "declared_length": declared_length, "token": uuid.uuid4().hex}
+        return f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{sid}"
+
+    @property
+    def cdn_requests(self) -> list[dict]:
+        """Every request the CDN received: path and headers."""
+        with self._lock:
+            return [dict(r) for r in self._cdn_requests]
+
+    def _media_headers(self, media: dict) -> dict:
+        length = media["declared_length"] if media["declared_length"] is not None else len(media["content"])
+        return {"Content-Type": media["content_type"], "Content-Length": str(length) if length >= 0 else None}
+
+    def _serve_media(self, handler: "_Handler", match: "re.Match") -> tuple[int, Optional[dict]]:
+        """GET a MediaUrl: auth, then a 307 to the CDN (or the bytes themselves)."""
+        if not self._authorized(handler.headers.get("Authorization")):
+            return 401, self._error(401, 20003)
+        with self._lock:
+            media = self._media.get(match["sid"]) if match["account"] == self.account_sid else None
+        if media is None:
+            return 404, self._error(404, 20404, f"The requested resource {handler.path} was not found")
+        if media["redirect"]:
+            handler.send_bytes(307, b"", {"Location": f"{self.cdn_url}/media/{media['token']}"})
+        else:
+            handler.send_bytes(200, media["content"], self._media_headers(media))
+        return 307 if media["redirect"] else 200, None
+
+    def _serve_cdn(self, handler: "_Handler") -> None:
+        path = urlsplit(handler.path).path
+        with self._lock:
+            self._cdn_requests.append({"path": path, "headers": dict(handler.headers)})
+            media = next((m for m in self._media.values() if path == f"/media/{m['token']}"), None)
+        if media is None:
+            handler.send_bytes(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        handler.send_bytes(200, media["content"], self._media_headers(media))
 
     # ------------------------------------------------------------------ scripting
 
@@ -471,6 +592,15 @@ class FakeTwilio:
         with self._lock:
             self._requests.append(record)
 
+        media = _MEDIA_PATH.match(path) if handler.command == "GET" else None
+        if media:
+            status, payload = self._serve_media(handler, media)
+            with self._lock:
+                record["status"] = status
+                record["code"] = payload.get("code") if payload else None
+            if payload is not None:
+                handler.send_json(status, payload)
+            return
         if handler.command == "GET":
             form = {k: v[0] for k, v in parse_qs(urlsplit(handler.path).query, keep_blank_values=True).items()}
         status, payload = self._judge(handler.command, path, form, handler.headers)

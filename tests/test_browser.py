@@ -192,6 +192,38 @@ def _lively(db):
                     stock.record(session, producer, product, quantity, now - timedelta(days=days))
 
 
+def test_staff_see_the_inbox_count_answer_and_close(browser, site, db):
+    """A producer asks for a person on the simulated phone; staff see the count in the menu, read, answer and
+    close, and the producer is back with the bot."""
+    page = open_page(browser, site, DESKTOP)
+    sign_in(page)
+    page.goto("/simulator?phone=%2B221770000101")
+    say(page, "je veux parler a quelqu'un svp")
+    assert "ekip bi dina la tontu" in page.locator("#thread .bubble.theirs").last.inner_text()  # Awa reads Wolof
+    say(page, "c'est pour le paiement")  # kept for staff: no answer
+
+    page.goto("/inbox")
+    expect(page.locator("#inbox-unread")).to_have_text("2")
+    assert "demande une personne" in page.locator("#inbox").inner_text()
+    page.click("#inbox >> text=Awa Ndiaye")
+    expect(page.locator("#thread")).to_contain_text("c'est pour le paiement")
+    expect(page.locator("#inbox-unread")).to_have_count(0)  # opened: read
+    page.fill("#reply-text", "Bonjour Awa, la boutique vous appelle demain à 10 h.")
+    page.click("#reply button[type=submit]")
+    expect(page.locator(".alert.ok")).to_contain_text("Réponse envoyée")
+    expect(page.locator("#thread")).to_contain_text("la boutique vous appelle demain")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SHOTS / "desktop-inbox-conversation.png", full_page=True)
+    page.click("#close button[type=submit]")
+    expect(page.locator(".alert.ok")).to_contain_text("Conversation fermée")
+    page.screenshot(path=SHOTS / "desktop-inbox.png", full_page=True)
+
+    page.goto("/simulator?phone=%2B221770000101")
+    say(page, "MENU")
+    assert "1" in page.locator("#thread .bubble.theirs").last.inner_text()  # the bot answers again
+    page.context.close()
+
+
 def test_screenshots_of_the_main_pages(browser, site, db):
     """Saved under tests/screenshots/ (git-ignored) for a person to look at."""
     _lively(db)

@@ -24,7 +24,8 @@ from app import create_app
 from ovop.core import clock, migrate
 from ovop.domain.demo import load
 from ovop.language.i18n import for_channel, t
-from ovop.models import ConversationState, Cooperative, OrderNotification, Producer, Product, StockReport
+from ovop.models import (ConversationState, Cooperative, OrderNotification, Producer, Product, StaffConversation,
+                         StockReport)
 from tests.conftest import TOKEN, app_config
 from tests.helpers import inbound_form
 
@@ -93,7 +94,10 @@ class Phone:
             answers = session.execute(select(OrderNotification.answer, OrderNotification.quantity)
                                       .where(OrderNotification.producer_id == self.producer_id,
                                              OrderNotification.answer.is_not(None))).all()
+            person = session.scalar(select(StaffConversation.reason).where(
+                StaffConversation.producer_id == self.producer_id, StaffConversation.status == "open"))
             return {"stock": {code: quantity for code, quantity in rows}, "opted_out": producer.opted_out,
+                    "person": person,
                     "language": producer.language, "flow": state.flow if state else None,
                     "answers": [tuple(a) for a in answers], "replies": replies}
 
@@ -108,6 +112,8 @@ def _kind(seen: dict, case: dict, phone: Phone) -> str:
         return "stock"
     if seen["opted_out"] and not case.get("opted_out"):
         return "optout"
+    if seen["person"]:
+        return "human"  # a staff conversation opened: the producer waits for a person
     if case.get("opted_out") and not seen["opted_out"]:
         return "optin"
     if seen["flow"] == "optout":
@@ -153,6 +159,8 @@ def _figures(text: str) -> set[float]:
 
 
 def _matches(kind: str, expect: dict, seen: dict, case: dict) -> bool:
+    if expect["kind"] in ("unknown", "thanks"):  # not understood: said so; thanks: nothing to answer
+        return kind == {"unknown": "reject", "thanks": "none"}[expect["kind"]]
     if expect["kind"] in ("stock",):
         return seen["stock"] == {k: float(v) for k, v in expect["items"].items()}
     if expect["kind"] == "language":

@@ -418,7 +418,7 @@ def test_quiet_hours_are_local_time():
 def test_the_worker_schedules_every_job_under_its_name(app):
     scheduler = build_scheduler(app)
     scheduled = {job.id: job for job in scheduler.get_jobs()}
-    expected = {"workshop-reminders", "price-tips", "stock-reminders", "broadcasts"}
+    expected = {"workshop-reminders", "price-tips", "stock-reminders", "broadcasts", "media-fetch"}
     assert expected <= set(scheduled) <= expected | {"order-followups"}
     assert isinstance(scheduled["workshop-reminders"].trigger, IntervalTrigger)
     assert scheduled["workshop-reminders"].trigger.interval == timedelta(minutes=5)

@@ -7,8 +7,12 @@ Order of decisions for one message:
 1. an expired conversation (idle longer than the timeout) starts again from the menu;
 2. a tapped WhatsApp button or list item is routed on its payload (ovop.conversation.buttons); otherwise
    global words (help, menu, stop, start, language, cancel) work from any step;
-3. inside a flow, the current step reads the message;
-4. otherwise the message is understood on its own and routed to the flow that handles its meaning.
+3. while a person has the conversation (ovop.conversation.handoff), only STOP, START, language and help get an
+   answer; anything else is kept for staff, unanswered; a photo, voice note, document or location without text
+   is thanked for (a voice note opens the staff inbox); asking for a person is a global word;
+4. inside a flow, the current step reads the message;
+5. otherwise the message is understood on its own and routed to the flow that handles its meaning; a second
+   "not understood" in a row hands the producer to a person.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ovop.language import understand
 from ovop.language.i18n import t, tn
-from ovop.conversation import buttons, global_words, routing
+from ovop.conversation import buttons, global_words, handoff, routing
 from ovop.conversation.flows import FLOWS
 from ovop.conversation.flows.common import load_catalogue
 from ovop.conversation.steps import REROUTE
@@ -82,10 +86,15 @@ def handle(turn: Turn) -> Outcome:
     if state.flow and state.expires_at and state.expires_at <= turn.now:
         state.flow, state.step, state.data = None, None, {}
     turn.data = dict(state.data or {})
+    misses = handoff.take_misses(turn)
 
     word = understand.keyword(turn.text, turn.config["OPTOUT_WORDS"])
+    if not turn.payload and handoff.holds(turn, word):  # a person has the conversation: kept for staff
+        return Outcome(replies=[])
     if turn.payload:  # a tapped button or list item: routed on its payload, never its label (buttons.py)
         next_flow, next_step = buttons.handle(turn)
+    elif handoff.media_only(turn):
+        next_flow, next_step = handoff.receive_media(turn)
     elif word is not None and global_words.handles(word, turn):
         next_flow, next_step = global_words.handle(turn, word)
     elif state.flow in FLOWS and state.step:
@@ -104,4 +113,4 @@ def handle(turn: Turn) -> Outcome:
         state.expires_at = turn.now + timeout
     if turn.silent:
         return Outcome(replies=turn.replies)
-    return Outcome(replies=turn.replies or [t("not_understood", turn.lang)])
+    return Outcome(replies=handoff.after_answer(turn, misses, turn.replies or [t("not_understood", turn.lang)]))

@@ -11,13 +11,15 @@
 | LANGUE / wolof / english …         | change language (asks which when none is named)            |
 | ANNULER / CANCEL                   | leave the flow; outside a flow, undo the last stock report |
 | merci / jërëjëf / thank you        | no answer (it would only cost an SMS)                      |
+| "appelez-moi", "woolu ma" …        | a staff conversation opens (ovop.conversation.handoff)     |
 """
 from __future__ import annotations
 
 from ovop.language.understand import Meaning
+from ovop.conversation import handoff
 from ovop.conversation.flows import language, menu, optout, stock, workshops
 
-KINDS = {"help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks"}
+KINDS = {"help", "menu", "optout", "optout_ask", "optin", "language", "cancel", "thanks", "human"}
 
 
 def handles(word: Meaning, turn) -> bool:
@@ -50,6 +52,8 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
         return None, None
     if word.kind == "language":
         return language.start(turn, word.value)
+    if word.kind == "human":
+        return handoff.open_for(turn, "asked")
     return _cancel(turn, word)
 
 

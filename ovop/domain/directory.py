@@ -14,14 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ovop.core import clock, keyset, phones
 from ovop.core.errors import Duplicate, Invalid
 from ovop.domain import schemas
 from ovop.domain.schemas import CHANNELS, CODE, DIRECTIONS, LANGUAGES, MAX_ID  # noqa: F401  (read by callers)
 from ovop.language.i18n import fold_gsm7
-from ovop.models import (ConversationState, Cooperative, ImportJob, Message, OutboxAttempt, OutboxItem, Producer, Product, ProductAlias)
+from ovop.models import (ConversationState, Cooperative, ImportJob, Message, MessageMedia, OutboxAttempt, OutboxItem,
+                         Producer, Product, ProductAlias)
+from ovop.messaging import media as media_files
 from ovop.messaging.notify import withdraw_all_to
 
 MESSAGE_LIMIT = 100  # the message log's page when none is asked for
@@ -280,17 +282,20 @@ def update_producer(session: Session, producer: Producer, data: dict) -> Produce
 ERASED = "effacé"
 
 
-def erase_producer(session: Session, producer: Producer) -> None:
+def erase_producer(session: Session, producer: Producer, media_dir: str | None = None) -> None:
     """Forget who a producer was: name, number, what they wrote and were sent; their id stays, anonymous.
 
     Staff alerts about them ("… acceptée par <name> (<phone>)") are rewritten in the outbox and the message log,
-    and their number leaves the outbox rows sent to them. Anonymous facts (stock lines, orders) stay.
+    and their number leaves the outbox rows sent to them. Their photos and voice notes are deleted from
+    `media_dir` (MEDIA_DIR) and their rows keep no path nor address. Anonymous facts (stock lines, orders) stay.
     """
     number, name = producer.phone, producer.name
     theirs = Message.producer_id == producer.id
     if number:  # messages from before they were registered carry only the number
         theirs = or_(theirs, Message.phone == number)
-    session.execute(update(Message).where(theirs).values(body=None, phone=None, reply_twiml=None)
+    _erase_media(session, theirs, media_dir)
+    session.execute(update(Message).where(theirs).values(body=None, phone=None, reply_twiml=None,
+                                                         latitude=None, longitude=None)
                     .execution_options(synchronize_session=False))
     conversation = ConversationState.producer_id == producer.id
     if number:
@@ -311,6 +316,17 @@ def erase_producer(session: Session, producer: Producer) -> None:
     producer.phone = None
     producer.deleted_at = clock.now()
     session.flush()
+
+
+def _erase_media(session: Session, theirs, media_dir: str | None) -> None:
+    """Delete the files of the producer's media and forget where they were (a pending one is never fetched)."""
+    of_theirs = MessageMedia.message_id.in_(select(Message.id).where(theirs))
+    paths = list(session.scalars(select(MessageMedia.path).where(of_theirs, MessageMedia.path.is_not(None))))
+    session.execute(update(MessageMedia).where(of_theirs)
+                    .values(path=None, source_url=None, size=None, status="erased")
+                    .execution_options(synchronize_session=False))
+    if media_dir and paths:
+        media_files.discard(media_dir, paths)
 
 
 def _forget_imports(session: Session, number: str | None, name: str | None) -> None:
@@ -371,8 +387,8 @@ def messages(session: Session, *, phone_number: str | None = None, direction: st
              producer_id: int | None = None, status: str | None = None, channel: str | None = None,
              window: keyset.Window | None = None) -> list[Message]:
     """The message log, newest first, filtered by whatever is given (checked by schemas.MessageQuery): one page
-    (the newest MESSAGE_LIMIT without a `window`)."""
-    query = select(Message)
+    (the newest MESSAGE_LIMIT without a `window`), with their media."""
+    query = select(Message).options(selectinload(Message.media))
     if phone_number:
         query = query.where(Message.phone == phone_number)
     if direction:

@@ -470,6 +470,20 @@ class NewBroadcast(Input):
     send_at: Moment | None = None
 
 
+def _reply_text(value: Any) -> Any:
+    cleaned = _message(value)
+    if cleaned is None:
+        raise PydanticCustomError("required", "is required")
+    return cleaned
+
+
+class StaffReply(Input):
+    """A staff member's answer in the inbox, sent to the producer as it is written."""
+
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT), BeforeValidator(_reply_text),
+                    Field(examples=["Bonjour Awa, je vous appelle demain à 10 h."])]
+
+
 # --- query strings ----------------------------------------------------------------------------------------
 
 class ProducerQuery(Query):
@@ -483,6 +497,10 @@ class MessageQuery(Query):
     producer_id: Id | None = None
     status: Text(20)
     channel: Channel | None = None
+
+
+class ConversationQuery(Query):
+    status: Literal["open", "closed"] | None = None
 
 
 class OrderQuery(Query):

@@ -11,6 +11,7 @@ or two schedulers at once, adds nothing the second time: the outbox's unique ded
 | stock-reminders    | weekly, fri 10:00 local        | stock-reminder:2026-W49:producer=7            |
 | broadcasts         | every 5 min                    | broadcast:5:producer=7                        |
 | order-followups    | every 5 min (orders' module)   | its own                                       |
+| media-fetch        | every minute                   | none: it downloads media, it sends nothing    |
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import selectinload
 
 from ovop.domain import broadcasts as broadcasting
 from ovop.domain import prices, workshops
+from ovop.jobs import media as media_job
 from ovop.core.db import Database
 from ovop.language.i18n import mark
 from ovop.models import Cooperative, Producer, StockReport
@@ -170,6 +172,8 @@ def registry() -> dict[str, Job]:
         Job("stock-reminders", stock_reminders, "ask for stock from cooperatives silent for a week",
             lambda config: config["STOCK_REMINDER_SCHEDULE"]),
         Job("broadcasts", broadcasts, "staff broadcasts whose send time has come", _every),
+        Job("media-fetch", media_job.run, "fetch the photos and voice notes producers sent into MEDIA_DIR",
+            lambda config: "every 1 min"),
     ]
     try:
         followups = importlib.import_module("ovop.jobs.order_followups")

@@ -22,6 +22,7 @@ from ovop.language import understand
 from ovop.domain import stock as ledger
 from ovop.language.i18n import mark, t
 from ovop.models import Product, ProductAlias
+from ovop.conversation import handoff
 from ovop.conversation.steps import END, REROUTE, Flow
 from ovop.conversation.flows.common import choice, numbered, product, product_name
 from ovop.language.formats import quantity_text
@@ -49,6 +50,8 @@ def record(turn, items: dict[str, float]):
     for code, quantity in items.items():
         found = product(turn.session, code)
         done = ledger.record(turn.session, turn.producer, found, float(quantity), turn.now, turn.message_id)
+        if not lines:
+            handoff.attach_photos(turn, done.report.id)  # photos sent while this report was asked about
         item = dict(name=found.name(turn.lang), quantity=quantity_text(quantity), unit=found.unit)
         if done.previous is None:
             lines.append(t("stock.item_first", turn.lang, **item))

@@ -13,7 +13,8 @@ from .meaning import Meaning
 from .numbers import _tokens
 from .text import _prepare, _words, normalise
 from .words import (ACCEPT_PHRASES, DECLINE_PHRASES, DOUBT_ALONE, DOUBT_STEMS, HELP_PHRASES, MENU_PHRASES,
-                    MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, ORDER_WORDS, PRICE_PHRASES, STOP_DOUBTS,
+                    MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, ORDER_WORDS, PERSON_OPENERS,
+                    PERSON_PHRASES, PRICE_PHRASES, STOP_DOUBTS,
                     STOP_PHRASES, STOP_VERBS, _BLESSING, _CAN, _CANCEL, _DISCOURSE, _GREETINGS, _HELP, _LANGUAGE,
                     _LANGUAGE_VALUES, _MENU, _NO, _ONLY, _OPTIN, _OPTOUT, _POLITE, _PRICE, _THANKS, _WORKSHOP, _YES,
                     _fold_all)
@@ -21,6 +22,9 @@ from .words import (ACCEPT_PHRASES, DECLINE_PHRASES, DOUBT_ALONE, DOUBT_STEMS, H
 log = logging.getLogger(__name__)
 
 MAX_INTENT_WORDS = 16  # a longer text is a letter: only a clear stop verb is looked for in it
+# A letter of questions the bot cannot answer ("who pays the transport? can we change the price? ...") goes to a
+# person: at least this many words and this many question marks.
+LETTER_WORDS, LETTER_QUESTIONS = 25, 2
 
 
 def keyword(text: str, optout_words: Iterable[str] = ()) -> Meaning | None:
@@ -32,7 +36,8 @@ def keyword(text: str, optout_words: Iterable[str] = ()) -> Meaning | None:
     try:
         extra = frozenset(filter(None, (normalise(w) for w in optout_words or ())))
         words = _words(text or "")
-        return _keyword(words, extra, text or "") or _stop_sentence(words, extra)
+        return (_keyword(words, extra, text or "") or _stop_sentence(words, extra)
+                or asks_for_person(words, text or ""))
     except Exception:
         log.exception("keyword failed on %r", text)
         return None
@@ -104,15 +109,37 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
     verb = any(w in _STOP_VERBS or w in extra_optout for w in words) or _has(words, _STOP_PHRASES)
     refusal = _has(words, _NO_MORE) and (any(w in _MESSAGE_WORDS for w in words) or len(words) <= 4)
     if verb or refusal:
-        if any(w in _NEGATIONS for w in words) and not refusal and not _has(words, _STOP_PHRASES):
+        if _negated(words, extra_optout) and not refusal and not _has(words, _STOP_PHRASES):
             return Meaning("optout_ask")  # "n'arrêtez pas", "ne stoppez pas"
         if any(w.isdigit() for w in words) or len(words) > MAX_INTENT_WORDS:
             return Meaning("optout_ask")  # "yaourt 40 stop": a report, or a stop? Ask.
         if any(w in _ORDER_WORDS for w in words) and not refusal and not any(w in _MESSAGE_WORDS for w in words):
             return Meaning("optout_ask")  # "bayil commande bi": drop that order, or stop everything? Ask.
         return Meaning("optout")
-    if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)):
+    if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)) \
+            and not _has(words, _PERSON):  # "kan mooy responsable bi? dama koy woo" asks for a person
         return Meaning("optout_ask")
+    return None
+
+
+def _negated(words: list[str], extra_optout: frozenset[str]) -> bool:
+    """A negation before the stop verb or right after it ("n'arrêtez pas", "ne stoppez pas"); one further on
+    belongs to another sentence ("STOP. je veux parler à quelqu'un, pas à un robot")."""
+    verbs = [k for k, w in enumerate(words) if w in _STOP_VERBS or w in extra_optout]
+    if not verbs:
+        return any(w in _NEGATIONS for w in words)
+    return any(w in _NEGATIONS for w in words[:verbs[0] + 3])
+
+
+def asks_for_person(words: list[str], raw: str) -> Meaning | None:
+    """'je veux parler à quelqu'un', 'appelez-moi', 'woolu ma', 'dama bëgg wax ak nit', 'call me' -> human;
+    a long letter of questions too (value "questions"). Read after the stop words: a STOP always wins."""
+    if not words:
+        return None
+    if _has(words, _PERSON) or any(tuple(words[:len(opener)]) == opener for opener in _PERSON_OPENERS):
+        return Meaning("human")
+    if len(words) >= LETTER_WORDS and raw.count("?") >= LETTER_QUESTIONS:
+        return Meaning("human", value="questions")
     return None
 
 
@@ -236,4 +263,6 @@ _PRICE_PHRASES = _phrases(*PRICE_PHRASES)
 _ACCEPT_PHRASES = _phrases(*ACCEPT_PHRASES)
 _DECLINE_PHRASES = _phrases(*DECLINE_PHRASES)
 _CAN_PHRASES = Phrases(_CAN)
+_PERSON = _phrases(*PERSON_PHRASES)
+_PERSON_OPENERS = tuple(tuple(_words(p)) for p in PERSON_OPENERS)
 _REMAINING = _phrases("des na", "li des", "li ci des", "it remains")

@@ -9,7 +9,7 @@ class Meaning:
     """What a message means; unused fields stay empty.
 
     kind: stock | clarify | help | menu | optout | optout_ask | optin | language | accept | decline |
-    workshops | price | cancel | choice | thanks | unknown.
+    workshops | price | cancel | choice | thanks | human (asks for a person) | unknown.
 
     A clarify says what to ask (`reason`) and shows what was understood: `partial` (clear items, recorded
     by nobody yet), `quantity` (the figure typed for the unclear item), `options` (figures to choose from),

@@ -225,6 +225,22 @@ HELP_PHRASES = ("comment faire", "comment ca marche", "comment ca fonctionne", "
                 "expliquer", "expliquez", "lan la", "lan mooy", "lan moy", "lan lay", "explain", "mode d emploi",
                 "que faire", "quoi faire", "kan ngeen", "lan ngeen", "c koi", "c est koi", "koi", "jcomprend",
                 "j comprend", "comprend rien", "understand nothing", "how it works")
+# Asking for a person (the staff inbox): phrases anywhere in a message. "woo ma" / "woolu ma" (call me) only open
+# the message: "Moussa dafa woo ma demb" tells what happened. STOP is read first: a stop with "call me" stops.
+PERSON_PHRASES = ("parler a quelqu un", "parler a quelqun", "parler avec quelqu un", "parler a une personne",
+                  "parler a un humain", "parler a un agent", "parler au responsable", "parler a la responsable",
+                  "parler au gerant", "parler a la gerante", "parler a un conseiller", "parler a une personne",
+                  "quelqu un de vivant", "pas a une machine", "pas a un robot", "un humain", "un agent svp",
+                  "un agent stp", "un agent s il vous plait", "m appeler", "m apeler", "me rappeler", "appelez moi",
+                  "appelle moi", "apel moi", "appel moi", "apelle moi", "rappelez moi", "rappelle moi", "rapel moi",
+                  "appelez nous", "rappelez nous", "passez moi", "en contact avec", "le numero de la responsable",
+                  "le numero du responsable", "numero du gerant", "appel vocal", "se parle au tel",
+                  "se parle au telephone", "parler au telephone", "parler au tel", "call me", "speak to a",
+                  "speak with a", "talk to a", "talk to someone", "real person", "a human", "someone to call",
+                  "wax ak nit", "begg wax ak", "bgg wax ak", "waxal ak man", "jokkool ak man", "jokkoo ak man",
+                  "ku ma woo", "ku ma wo", "dama koy woo", "kan laa men a woo", "kan laa mena woo",
+                  "kan laa wara woo", "nit ku dee", "nit ku deug", "woolu nu", "woolu ma")
+PERSON_OPENERS = ("woolu ma", "woo ma", "wool ma", "call me", "appelez moi", "apelez moi")
 MENU_PHRASES = ("retour", "revenir", "dellou", "dellou si menu", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
                 "page d accueil", "dellu", "delloo", "choix")
 PRICE_PHRASES = ("combien", "how much", "how much is", "niata", "naata", "nyaata", "nata", "ñaata", "jar", "diar",

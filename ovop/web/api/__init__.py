@@ -148,3 +148,4 @@ from ovop.web.api import workshops as api_workshops  # noqa: E402,F401  (worksho
 from ovop.web.api import prices as api_prices  # noqa: E402,F401  (price observations)
 from ovop.web.api import broadcasts as api_broadcasts  # noqa: E402,F401  (broadcasts and their preview)
 from ovop.web.api import stock as api_stock  # noqa: E402,F401  (stock levels, the ledger, staff corrections)
+from ovop.web.api import conversations as api_conversations  # noqa: E402,F401  (the staff inbox)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+from flask import url_for
+
 from ovop.web import paging
 from ovop.web.api import bp, database, query
 from ovop.domain import directory, schemas
@@ -13,7 +15,16 @@ def message_json(message: Message) -> dict:
     return {"id": message.id, "direction": message.direction, "phone": message.phone, "channel": message.channel,
             "body": message.body, "status": message.status, "error_code": message.error_code,
             "created_at": message.created_at.isoformat(), "producer_id": message.producer_id,
-            **cost_json(message)}
+            **cost_json(message), **media_json(message)}
+
+
+def media_json(message: Message) -> dict:
+    """What came with an inbound message: its files (`url` to fetch a stored one with the token, null while it
+    is not stored) and a shared location."""
+    located = message.latitude is not None and message.longitude is not None
+    return {"media": [{"url": url_for("api.get_media", media_id=item.id) if item.status == "stored" else None,
+                       "content_type": item.content_type, "status": item.status} for item in message.media],
+            "location": {"latitude": message.latitude, "longitude": message.longitude} if located else None}
 
 
 def cost_json(message: Message) -> dict:

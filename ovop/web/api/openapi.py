@@ -79,6 +79,17 @@ class Producer(Shape):
     created_at: str | None
 
 
+class MessageMedia(Shape):
+    url: str | None = Field(description="where a stored file is fetched with the bearer token; null until then")
+    content_type: str
+    status: str = Field(description="pending | stored | refused | failed | erased")
+
+
+class Location(Shape):
+    latitude: float
+    longitude: float
+
+
 class Message(Shape):
     id: int
     direction: str
@@ -93,6 +104,26 @@ class Message(Shape):
     provider: str | None = Field(description="outbound: who carried it, twilio | smsgate | console")
     segments: int | None = Field(description="outbound SMS: segments billed (null on WhatsApp)")
     cost: float | None = Field(description="outbound: estimated F CFA from MESSAGE_PRICES; null when no price")
+    media: list[MessageMedia] = Field(default_factory=list, description="inbound: photos, voice notes, PDF")
+    location: Location | None = Field(None, description="inbound: a location the producer shared")
+
+
+class Conversation(Shape):
+    id: int
+    producer_id: int
+    producer_name: str | None
+    phone: str | None
+    status: str = Field(description="open | closed")
+    reason: str = Field(description="voice_note | asked | not_understood | staff")
+    unread: int
+    opened_at: str
+    last_message_at: str
+    closed_at: str | None
+    closed_by: str | None
+
+
+class ConversationThread(Conversation):
+    messages: list[Message]
 
 
 class OrderAnswer(Shape):
@@ -307,6 +338,17 @@ OPERATIONS: dict[str, Operation] = {
                                 query=schemas.StockQuery, listed=True),
     "api.stock_history": Operation("The ledger lines behind the levels, newest first", StockLine,
                                    query=schemas.HistoryQuery, listed=True),
+    "api.list_conversations": Operation("The staff inbox: conversations handed to a person, latest message first",
+                                        Conversation, query=schemas.ConversationQuery, listed=True),
+    "api.get_conversation": Operation("A producer's conversation and latest messages; reading it marks it read",
+                                      ConversationThread, refusals=(404,)),
+    "api.reply_to_conversation": Operation("Answer the producer (free WhatsApp text in the 24 h window, else a "
+                                           "template, else SMS)", Message, 201, schemas.StaffReply,
+                                           refusals=(404, 409, 422)),
+    "api.close_conversation": Operation("Close the open conversation: the bot answers the producer again",
+                                        Conversation, refusals=(404, 409)),
+    "api.get_media": Operation("A stored photo, voice note or PDF a producer sent (its bytes)", None,
+                               refusals=(404,)),
     "api.correct_stock": Operation("A staff correction: a ledger line from staff that becomes the level",
                                    CorrectedLevel, 201, schemas.StockCorrection),
 }

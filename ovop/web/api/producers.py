@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+from flask import current_app
+
 from ovop.web import paging
 from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.domain import directory, schemas
@@ -57,7 +59,7 @@ def update_producer(producer_id: int):
 def delete_producer(producer_id: int):
     """Erase the producer's personal data (name, number, message texts); their anonymous id stays."""
     with database().transaction() as session:
-        directory.erase_producer(session, _producer(session, producer_id))
+        directory.erase_producer(session, _producer(session, producer_id), current_app.config["MEDIA_DIR"])
     return "", 204
 
 

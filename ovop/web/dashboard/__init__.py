@@ -29,8 +29,8 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 NAV = (("dashboard.simulator", "nav.simulator"), ("dashboard.overview", "nav.overview"),
        ("dashboard.orders", "nav.orders"), ("dashboard.workshops", "nav.workshops"),
        ("dashboard.prices", "nav.prices"), ("dashboard.producers", "nav.producers"),
-       ("dashboard.messages", "nav.messages"), ("dashboard.broadcasts", "nav.broadcasts"),
-       ("dashboard.costs", "nav.costs"))
+       ("dashboard.inbox", "nav.inbox"), ("dashboard.messages", "nav.messages"),
+       ("dashboard.broadcasts", "nav.broadcasts"), ("dashboard.costs", "nav.costs"))
 BABEL_LOCALES = {"fr": "fr_SN", "en": "en_GM"}  # as ovop.language.i18n: Senegal's French, English with 24-hour times
 
 
@@ -193,4 +193,5 @@ from ovop.web.dashboard import producers as views_producers  # noqa: E402,F401
 from ovop.web.dashboard import messages as views_messages  # noqa: E402,F401
 from ovop.web.dashboard import broadcasts as views_broadcasts  # noqa: E402,F401
 from ovop.web.dashboard import simulator as views_simulator  # noqa: E402,F401
+from ovop.web.dashboard import inbox as views_inbox  # noqa: E402,F401
 from ovop.web.dashboard import costs as views_costs  # noqa: E402,F401

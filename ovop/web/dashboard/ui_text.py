@@ -540,3 +540,53 @@ def refusal(lang: str, error: Refusal) -> str:
     label = text(lang, f"field.{error.field}") if f"field.{error.field}" in FR else error.field
     separator = " : " if lang == "fr" else ": "
     return f"{label}{separator}{reason(lang, error.code, error.params)}"
+
+
+# The staff inbox and what producers send besides text (ovop.web.dashboard.inbox).
+FR.update({
+    "nav.inbox": "Boîte de réception", "inbox.title": "Boîte de réception",
+    "inbox.intro": "Les producteurs confiés à une personne : une note vocale, une demande de parler à quelqu'un, "
+                   "ou deux messages non compris de suite. Tant que la conversation est ouverte, le robot ne répond "
+                   "qu'à STOP, START, la langue et l'aide.",
+    "inbox.none": "Aucune conversation ouverte.", "inbox.show_closed": "Voir les conversations fermées",
+    "inbox.show_open": "Voir les conversations ouvertes", "inbox.closed_title": "Conversations fermées",
+    "inbox.unread": "{n} non lu(s)", "inbox.opened": "ouverte {when}", "inbox.last": "dernier message {when}",
+    "inbox.reason.voice_note": "note vocale", "inbox.reason.asked": "demande une personne",
+    "inbox.reason.not_understood": "non compris deux fois", "inbox.reason.staff": "ouverte par l'équipe",
+    "inbox.status.open": "ouverte", "inbox.status.closed": "fermée",
+    "inbox.reply": "Votre réponse", "inbox.send": "Envoyer",
+    "inbox.reply_hint": "Envoyée par WhatsApp dans les 24 h après son dernier message, sinon par modèle ou SMS.",
+    "inbox.close": "Fermer la conversation (le robot reprend)", "inbox.sent": "Réponse envoyée à {name}.",
+    "inbox.closed": "Conversation fermée : le robot répond de nouveau à {name}.",
+    "inbox.not_found": "Pas de conversation avec ce producteur.", "inbox.back": "Retour à la boîte de réception",
+    "inbox.refused.opted_out": "Ce producteur a envoyé STOP : rien ne peut lui être envoyé avant qu'il envoie START.",
+    "inbox.refused.no_channel": "Aucun canal ne l'atteint maintenant (fenêtre WhatsApp fermée, pas de modèle, "
+                                "pas de SMS).",
+    "inbox.refused.no_open": "Cette conversation est déjà fermée.", "inbox.closed_by": "fermée par {who} {when}",
+    "media.photo": "Photo envoyée par le producteur", "media.open": "Ouvrir", "media.document": "Document PDF",
+    "media.file": "Fichier", "media.location": "Position (carte)", "media.status.pending": "en cours de réception",
+    "media.status.refused": "refusé", "media.status.failed": "non reçu", "media.status.erased": "effacé",
+})
+EN.update({
+    "nav.inbox": "Inbox", "inbox.title": "Inbox",
+    "inbox.intro": "Producers handed to a person: a voice note, a request to talk to someone, or two messages in "
+                   "a row not understood. While a conversation is open the bot answers only STOP, START, the "
+                   "language and help.",
+    "inbox.none": "No open conversation.", "inbox.show_closed": "Show closed conversations",
+    "inbox.show_open": "Show open conversations", "inbox.closed_title": "Closed conversations",
+    "inbox.unread": "{n} unread", "inbox.opened": "opened {when}", "inbox.last": "last message {when}",
+    "inbox.reason.voice_note": "voice note", "inbox.reason.asked": "asked for a person",
+    "inbox.reason.not_understood": "not understood twice", "inbox.reason.staff": "opened by staff",
+    "inbox.status.open": "open", "inbox.status.closed": "closed",
+    "inbox.reply": "Your answer", "inbox.send": "Send",
+    "inbox.reply_hint": "Sent on WhatsApp within 24 h of their last message, otherwise as a template or SMS.",
+    "inbox.close": "Close the conversation (the bot takes over)", "inbox.sent": "Answer sent to {name}.",
+    "inbox.closed": "Conversation closed: the bot answers {name} again.",
+    "inbox.not_found": "No conversation with this producer.", "inbox.back": "Back to the inbox",
+    "inbox.refused.opted_out": "This producer sent STOP: nothing may be sent before they send START.",
+    "inbox.refused.no_channel": "No channel reaches them now (WhatsApp window closed, no template, no SMS).",
+    "inbox.refused.no_open": "This conversation is already closed.", "inbox.closed_by": "closed by {who} {when}",
+    "media.photo": "Photo sent by the producer", "media.open": "Open", "media.document": "PDF document",
+    "media.file": "File", "media.location": "Location (map)", "media.status.pending": "being received",
+    "media.status.refused": "refused", "media.status.failed": "not received", "media.status.erased": "erased",
+})
