@@ -370,11 +370,9 @@ def test_the_menu_is_a_list_picker_in_the_window_and_a_tapped_item_is_routed_on_
     assert world.scalar(select(Registration.workshop_id).join(Producer).where(Producer.phone == BINTA)) == 2
 
 
-def test_the_menu_stays_text_with_digits_on_sms_without_a_template_in_the_language_or_at_night(world):
+def test_the_menu_stays_text_with_digits_on_sms_or_without_a_template_in_the_language(world):
     assert world.phone.post(COUMBA, "menu", channel="sms") == [MENU_TEXT]
     assert world.phone.post(AWA, "menu")[0].startswith("Menu OVOP:\n1 Stock")  # no Wolof menu template
-    with clock.frozen_at(START.replace(hour=22), all_threads=True):  # quiet hours: only TwiML answers leave
-        assert world.phone.post(BINTA, "menu") == [MENU_TEXT]
     world.app.config["TWILIO_TEMPLATES"] = {}
     assert world.phone.post(BINTA, "menu") == [MENU_TEXT]
     assert world.drain() == 0 and world.fake.messages == []
@@ -402,3 +400,10 @@ def test_the_revision_goes_up_whenever_what_a_producer_would_answer_changes(worl
     for phone in (AWA, BINTA, COUMBA):
         world.phone.post(phone, f"non {other}", channel="sms" if phone == COUMBA else "whatsapp")
     assert world.order_row(other)[0::2] == ("declined", 2)
+
+
+def test_the_menu_is_a_list_picker_during_the_quiet_hours_too(world):
+    with clock.frozen_at(START.replace(hour=22), all_threads=True):  # a reply: it leaves at night as well
+        assert world.phone.post(BINTA, "menu") == []
+        assert world.drain() == 1
+    assert world.phone.received(BINTA)[0]["content_sid"] == "HXmenufr"

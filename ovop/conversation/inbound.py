@@ -141,7 +141,7 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
     # A list picker (menu, workshops) leaves by REST with its ContentSid when the channel allows it: TwiML cannot
     # carry one, so then every reply of this message goes through the outbox, in order.
     contents = pickers.content_sids(config, message.channel, message.provider, producer.language or "fr",
-                                    replies, now) if producer is not None else [None] * len(replies)
+                                    replies) if producer is not None else [None] * len(replies)
     variables = [getattr(text, "variables", None) for text in replies]
     replies = [for_channel(text, message.channel) for text in replies]
     by_outbox = message.provider in REPLY_BY_OUTBOX or any(contents)

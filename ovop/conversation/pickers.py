@@ -9,16 +9,13 @@ through the outbox (REST, ContentSid + ContentVariables: TwiML cannot carry a Co
 A list picker is used only when all of this holds, else the reply is the text, exactly as before:
 - the message came on WhatsApp through Twilio (never on SMS, never in the simulator or `flask chat`);
 - TWILIO_TEMPLATES has the kind in the producer's own language (no French fallback: a list picker is only sent
-  inside the 24 h window, where the text in the producer's language can always go instead);
-- it is not the quiet hours (nothing but TwiML answers leaves then).
+  inside the 24 h window, where the text in the producer's language can always go instead).
+It leaves as a reply (outbox kind "reply"), which the sender sends during the quiet hours too.
 
 Its items' ids are payloads routed by ovop.conversation.buttons: `menu:stock`, `workshop:12`.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
-from ovop.core.localtime import quiet_until
 from ovop.messaging.channels import templates
 
 # Providers whose WhatsApp replies may be Content templates (the simulator and `flask chat` show text only).
@@ -54,14 +51,11 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def content_sids(config: dict, channel: str, provider: str, lang: str, replies: list[str],
-                 now: datetime) -> list[str | None]:
+def content_sids(config: dict, channel: str, provider: str, lang: str, replies: list[str]) -> list[str | None]:
     """For each reply, the ContentSid it leaves as, or None for plain text (the rules above)."""
     plain: list[str | None] = [None] * len(replies)
     if channel != "whatsapp" or provider not in BY_TEMPLATE \
             or not any(isinstance(reply, ListPicker) for reply in replies):
-        return plain
-    if quiet_until(now, config) is not None:
         return plain
     return [(templates(config).get(reply.kind) or {}).get(template_key(lang, reply.size)) or None
             if isinstance(reply, ListPicker) else None for reply in replies]
