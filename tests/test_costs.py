@@ -53,6 +53,8 @@ def test_it_counts_encoding_and_segments_as_carriers_do(text, encoding, segments
     ("twilio", "whatsapp", "price_tip", "[template HX2]", True, 30.0),  # marketing
     ("twilio", "whatsapp", "broadcast", "[template HX2]", True, 30.0),
     ("twilio", "whatsapp", "broadcast", "free text in the window", False, 0.0),  # service
+    ("twilio", "whatsapp", "reply", "[template HX3]", True, 0.0),  # a list picker answering: in the window
+    ("twilio", "whatsapp", "staff_reply", "[template HX4]", True, 10.0),  # outside the window: utility
     ("console", "sms", "order_alert", "a" * 400, False, 0.0),  # nothing left through a provider
     ("console", "whatsapp", "broadcast", "x", True, 0.0),
 ])

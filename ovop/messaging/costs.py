@@ -22,8 +22,9 @@ what the boutique pushes is marketing.
 |----------------------------------------------------------------------------|-----------|
 | order_alert, order_reminder, order_cancelled, order_thanks                 | utility   |
 | workshop_reminder, workshop_promoted, stock_reminder                       | utility   |
-| reply, staff_reply (an answer outside the window needs a template)         | utility   |
+| staff_reply (an answer outside the window needs a template)                | utility   |
 | price_tip, broadcast                                                       | marketing |
+| reply (the producer just wrote: always inside the window, a list too)      | service   |
 
 A message the service starts by SMS fits one segment, or `sms_parts` cuts it into numbered parts ("1/2 …",
 "2/2 …") that each fit one; ovop.messaging.notify queues each part as its own outbox row.
@@ -40,8 +41,9 @@ UTILITY, MARKETING, SERVICE = "utility", "marketing", "service"
 CATEGORIES = {
     "order_alert": UTILITY, "order_reminder": UTILITY, "order_cancelled": UTILITY, "order_thanks": UTILITY,
     "workshop_reminder": UTILITY, "workshop_promoted": UTILITY, "stock_reminder": UTILITY,
-    "reply": UTILITY, "staff_reply": UTILITY,
+    "staff_reply": UTILITY,
     "price_tip": MARKETING, "broadcast": MARKETING,
+    "reply": SERVICE,
 }
 # The providers whose TwiML or webhook answer carries a reply; anything else (the phone simulator, `flask chat`)
 # never reaches a phone through a provider.
