@@ -24,6 +24,7 @@ from ovop.messaging.outbox import LEASE, enqueue, outbox_key
 from ovop.models import GatewayEvent, Message, OutboxItem, Producer
 from tests.conftest import app_config
 from tests.fake_smsgate import FakeSmsGate, sign
+from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, live_server
 
 pytestmark = pytest.mark.clock  # reads times of day: the tests set their own
@@ -482,3 +483,63 @@ def test_no_signed_event_makes_a_server_error(service, db, gateway, producer, ev
         "X-Signature": sign(gateway.signing_key, body, timestamp)})
     assert answer.status_code < 500, answer.get_data(as_text=True)
     assert answer.is_json
+
+
+# --- who carries what --------------------------------------------------------------------------------------------
+
+def test_sms_leaves_by_the_gateway_and_whatsapp_by_twilio(database_url, gateway):
+    with FakeTwilio(clock=clock.now) as twilio:
+        application = create_app(gateway_config(
+            database_url, gateway, TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_AUTH_TOKEN=twilio.auth_token,
+            TWILIO_API_BASE_URL=twilio.base_url, TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+            TWILIO_SMS_FROM=None, TWILIO_TIMEOUT=2))
+        db = application.extensions["ovop"].db
+        try:
+            transport = application.extensions["ovop"].transport
+            assert (transport.carrier("sms"), transport.carrier("whatsapp")) == ("smsgate", "twilio")
+            assert transport.can_send("sms") and transport.can_send("whatsapp")
+            with clock.frozen_at(MORNING, all_threads=True):
+                with db.transaction() as session:
+                    enqueue(session, dedupe_key="tip:sms", kind="price_tip", recipient=PHONE, channel="sms",
+                            body="Prix par SMS")
+                    enqueue(session, dedupe_key="tip:wa", kind="price_tip", recipient="+221770000102",
+                            channel="whatsapp", content_sid="HX" + "0" * 32, content_variables={"1": "yaourt"})
+                assert sender(application).drain()["sent"] == 2
+            assert [m["text"] for m in gateway.messages] == ["Prix par SMS"]
+            assert [m["to"] for m in twilio.messages] == ["whatsapp:+221770000102"]
+            assert {m.channel: m.provider for m in messages(db, Message.direction == "out")} == {
+                "sms": "smsgate", "whatsapp": "twilio"}
+        finally:
+            db.dispose()
+
+
+def test_a_staff_alert_caused_by_a_gateway_sms_leaves_through_the_gateway(database_url, gateway):
+    """No Twilio SMS number at all: the gateway is what makes SMS possible (channels.sms_ready counts it)."""
+    staff = "+221770009999"
+    application = create_app(gateway_config(database_url, gateway, STAFF_PHONES=[staff]))
+    db = application.extensions["ovop"].db
+    try:
+        with db.transaction() as session:
+            add_producer(session, PHONE)
+        with clock.frozen_at(MORNING, all_threads=True), live_server(application) as base:
+            assert gateway.receive_sms(f"{base}/smsgate/inbound", PHONE, "stock yaourt 3").status_code == 200
+            sender(application).drain()
+        texts = {m["phoneNumbers"][0]: m["text"] for m in gateway.messages}
+        assert set(texts) == {PHONE, staff}
+        assert "yaourt" in texts[staff]  # the low-stock alert names the product
+    finally:
+        db.dispose()
+
+
+def test_the_console_backend_keeps_everything_local(database_url, gateway, morning):
+    application = create_app(gateway_config(database_url, gateway, OUTBOUND_BACKEND="console"))
+    db = application.extensions["ovop"].db
+    try:
+        assert application.extensions["ovop"].transport.name == "console"
+        with db.transaction() as session:
+            enqueue(session, dedupe_key="tip:1", kind="price_tip", recipient=PHONE, channel="sms", body="Prix")
+        assert sender(application).drain()["sent"] == 1
+        assert gateway.accepted_count() == 0
+        assert [m.provider for m in messages(db, Message.direction == "out")] == ["console"]
+    finally:
+        db.dispose()
