@@ -193,6 +193,18 @@ def test_a_staff_reply_outside_the_whatsapp_window_goes_by_sms_and_opens_a_conve
     assert service.conversation(service.ids["fatou"]).unread == 1
 
 
+def test_a_staff_reply_leaves_at_night_too(service):
+    """Quiet hours hold back what the service starts on its own, not a person's answer to a producer."""
+    service.send("appelez-moi")
+    with clock.frozen_at(datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc), all_threads=True):
+        status, _sent = service.api("POST", f"/conversations/{service.ids['awa']}/reply", {"text": "Demain 9 h ?"})
+        assert status == 201
+        with service.db.transaction() as session:
+            row = session.scalar(select(OutboxItem).where(OutboxItem.kind == "staff_reply"))
+            assert row.not_before <= clock.now()
+        assert service.drain() == 1
+
+
 @pytest.mark.parametrize("body, status, field", [
     ({}, 422, "text"), ({"text": ""}, 422, "text"), ({"text": "   "}, 422, "text"), ({"text": "x" * 1601}, 422, "text"),
     ({"text": 12}, 422, "text"), ({"text": "ok", "extra": 1}, 422, "extra"),
@@ -211,7 +223,9 @@ def test_unknown_or_erased_producers_and_closed_conversations_answer_4xx(service
     answer = requests.post(f"{service.base}/api/v1/conversations/{service.ids['awa']}/reply", data="text",
                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert answer.status_code == 400
+    service.send("appelez-moi", phone=OTHER, channel="sms")
     assert service.api("DELETE", f"/producers/{service.ids['fatou']}")[0] == 204
+    assert service.conversation(service.ids["fatou"]).status == "closed"  # out of the inbox
     assert service.api("POST", f"/conversations/{service.ids['fatou']}/reply", {"text": "hi"})[0] == 404
     assert requests.get(f"{service.base}/api/v1/conversations", timeout=10).status_code == 401
 

@@ -46,4 +46,4 @@ def run_job(name, at):
     # Only the job's `now` is set: what it enqueues is stamped with the real clock, so the running sender
     # sends it without waiting for the pretended time.
     added = jobs[name].run(current_app.extensions["ovop"].db, current_app.config, when)
-    click.echo(f"{name} at {when.isoformat()}: {added} message(s) enqueued")
+    click.echo(f"{name} at {when.isoformat()}: {added} {jobs[name].counted}")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from ovop.core import clock, keyset
 from ovop.language.i18n import mark, t
 from ovop.messaging.channels import UNDELIVERABLE
+from ovop.messaging.media import kind_of
 from ovop.messaging.notify import notify
 from ovop.models import (ConversationState, Message, MessageMedia, OutboxItem, Producer, StaffConversation,
                          StockReport)
@@ -89,17 +90,6 @@ def open_for(turn, reason: str, say: str | None = mark("handoff.opened")):
 def media_only(turn) -> bool:
     """A photo, voice note, document or location with no text to read."""
     return bool(turn.media or turn.located) and not (turn.text or "").strip()
-
-
-def kind_of(content_type: str) -> str:
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if kind.startswith("image/"):
-        return "photo"
-    if kind.startswith("audio/"):
-        return "voice"
-    if kind == "application/pdf":
-        return "document"
-    return "file"
 
 
 def receive_media(turn):

@@ -22,7 +22,7 @@ from ovop.domain import schemas
 from ovop.domain.schemas import CHANNELS, CODE, DIRECTIONS, LANGUAGES, MAX_ID  # noqa: F401  (read by callers)
 from ovop.language.i18n import fold_gsm7
 from ovop.models import (ConversationState, Cooperative, ImportJob, Message, MessageMedia, OutboxAttempt, OutboxItem,
-                         Producer, Product, ProductAlias)
+                         Producer, Product, ProductAlias, StaffConversation)
 from ovop.messaging import media as media_files
 from ovop.messaging.notify import withdraw_all_to
 
@@ -294,6 +294,11 @@ def erase_producer(session: Session, producer: Producer, media_dir: str | None =
     if number:  # messages from before they were registered carry only the number
         theirs = or_(theirs, Message.phone == number)
     _erase_media(session, theirs, media_dir)
+    # Nobody can answer them any more: their staff conversation leaves the inbox.
+    session.execute(update(StaffConversation)
+                    .where(StaffConversation.producer_id == producer.id, StaffConversation.status == "open")
+                    .values(status="closed", closed_at=clock.now(), closed_by="erasure", unread=0)
+                    .execution_options(synchronize_session=False))
     session.execute(update(Message).where(theirs).values(body=None, phone=None, reply_twiml=None,
                                                          latitude=None, longitude=None)
                     .execution_options(synchronize_session=False))

@@ -46,6 +46,7 @@ class Job:
     run: Callable[[Database, dict, datetime], int]
     summary: str
     schedule: Callable[[dict], str]
+    counted: str = "message(s) enqueued"  # what run() counts, as `jobs run` says it
 
     def trigger(self, config: dict) -> BaseTrigger:
         """The APScheduler trigger for this job's schedule ("every 5 min" or "mon 08:00")."""
@@ -173,7 +174,7 @@ def registry() -> dict[str, Job]:
             lambda config: config["STOCK_REMINDER_SCHEDULE"]),
         Job("broadcasts", broadcasts, "staff broadcasts whose send time has come", _every),
         Job("media-fetch", media_job.run, "fetch the photos and voice notes producers sent into MEDIA_DIR",
-            lambda config: "every 1 min"),
+            lambda config: "every 1 min", counted="file(s) stored"),
     ]
     try:
         followups = importlib.import_module("ovop.jobs.order_followups")
