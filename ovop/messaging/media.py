@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ TWILIO_MEDIA_ORIGIN = "https://api.twilio.com"
 MAX_ATTEMPTS = 5
 BATCH = 20  # files fetched per run; the next run takes the rest
 TIMEOUT = (5.0, 20.0)  # connect, read (between two chunks)
+DEADLINE = 120.0  # seconds for a whole download: a host that drips bytes is given up and retried later
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
 
@@ -264,26 +266,32 @@ def _save(response: requests.Response, declared: str, media_dir: str, limit: int
     target = Path(media_dir) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.part")
-    size = 0
+    size, started = 0, time.monotonic()
     try:
         with open(partial, "xb") as out:
             for chunk in response.iter_content(CHUNK):
                 size += len(chunk)
                 if size > limit:
                     raise _TooBig()
+                if time.monotonic() - started > DEADLINE:
+                    raise _TooSlow()
                 out.write(chunk)
         os.replace(partial, target)
     except _TooBig:
         partial.unlink(missing_ok=True)
         return Result("refused", error=f"larger than {limit} bytes")
-    except requests.RequestException:
+    except _TooSlow:
         partial.unlink(missing_ok=True)
-        raise
-    except BaseException:
+        return Result("retry", error=f"the download took longer than {DEADLINE:.0f} s")
+    except BaseException:  # a network error is retried by the caller; nothing partial stays
         partial.unlink(missing_ok=True)
         raise
     return Result("stored", path=relative, size=size)
 
 
 class _TooBig(Exception):
+    pass
+
+
+class _TooSlow(Exception):
     pass
