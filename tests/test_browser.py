@@ -205,6 +205,8 @@ def test_staff_see_the_inbox_count_answer_and_close(browser, site, db):
     page.goto("/inbox")
     expect(page.locator("#inbox-unread")).to_have_text("2")
     assert "demande une personne" in page.locator("#inbox").inner_text()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SHOTS / "desktop-inbox-unread.png")
     page.click("#inbox >> text=Awa Ndiaye")
     expect(page.locator("#thread")).to_contain_text("c'est pour le paiement")
     expect(page.locator("#inbox-unread")).to_have_count(0)  # opened: read
@@ -212,7 +214,6 @@ def test_staff_see_the_inbox_count_answer_and_close(browser, site, db):
     page.click("#reply button[type=submit]")
     expect(page.locator(".alert.ok")).to_contain_text("Réponse envoyée")
     expect(page.locator("#thread")).to_contain_text("la boutique vous appelle demain")
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=SHOTS / "desktop-inbox-conversation.png", full_page=True)
     page.click("#close button[type=submit]")
     expect(page.locator(".alert.ok")).to_contain_text("Conversation fermée")
