@@ -96,6 +96,11 @@ def receive(db: Database, config: dict, message: InboundMessage) -> Received:
             first = session.scalar(select(Message).where(Message.provider_sid == message.sid))
             if first is None:  # the unique violation was about something else: let it surface
                 raise
+            if first.phone != message.phone:
+                # A sid is one sender's: another number reusing it (a forged request in local mode) is not a
+                # redelivery, and must never get the first sender's answer back.
+                log.warning("message %s from another number than its first delivery: ignored", message.sid)
+                return Received(twiml=twiml([]), replies=(), duplicate=True)
             replies = tuple(session.scalars(select(Message.body).where(Message.in_reply_to_id == first.id)
                                             .order_by(Message.id)))
             return Received(twiml=first.reply_twiml or twiml([]), replies=replies, duplicate=True)

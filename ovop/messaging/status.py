@@ -31,12 +31,15 @@ def record_in(session: Session, sid: str, status: str, error_code: int | None) -
     if rank is None:
         return False
     now = clock.now()
+    # Only a message we sent has a delivery status: a producer's own message keeps "received", whatever a
+    # callback naming its sid says.
+    ours = (Message.provider_sid == sid, Message.direction == "out")
     # One conditional update: two callbacks racing cannot move a status backwards.
     moved = session.execute(
-        update(Message).where(Message.provider_sid == sid, Message.status_rank < rank)
+        update(Message).where(*ours, Message.status_rank < rank)
         .values(status=status, status_rank=rank, error_code=error_code, updated_at=now)).rowcount == 1
     if error_code == OPTED_OUT_CODE:
-        phone = session.scalar(select(Message.phone).where(Message.provider_sid == sid))
+        phone = session.scalar(select(Message.phone).where(*ours))
         if phone:
             session.execute(update(Producer).where(Producer.phone == phone, Producer.opted_out.is_(False))
                             .values(opted_out=True, opted_out_at=now))
@@ -51,7 +54,8 @@ def _resend_by_sms(session, sid: str, now) -> None:
     Conditional on the item still being the WhatsApp one that was sent, so a repeated callback re-queues
     it once; the sender then sends it by SMS (or fails it for the staff when no SMS sender exists).
     """
-    item_id = session.scalar(select(Message.outbox_item_id).where(Message.provider_sid == sid))
+    item_id = session.scalar(select(Message.outbox_item_id).where(Message.provider_sid == sid,
+                                                                  Message.direction == "out"))
     item = session.get(OutboxItem, item_id) if item_id else None
     if item is None or item.channel != "whatsapp" or item.content_sid or not item.body:
         return
