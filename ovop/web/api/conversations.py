@@ -9,13 +9,14 @@ from __future__ import annotations
 from flask import current_app
 
 from ovop.conversation import handoff
-from ovop.domain import schemas
+from ovop.domain import directory, schemas
 from ovop.models import MessageMedia, StaffConversation
 from ovop.web import media_files, paging
 from ovop.web.api import ApiError, bp, database, json_body, query
 from ovop.web.api.messages import message_json
 
 API_AUTHOR = "api"  # who a reply sent with the bearer token is from
+ID = f"int(min=1, max={directory.MAX_ID})"  # a path id that is not a storable integer is simply not found
 
 
 def conversation_json(conversation: StaffConversation) -> dict:
@@ -44,7 +45,7 @@ def list_conversations():
         return paging.answer(found, handoff.INBOX_KEYS, conversation_json)
 
 
-@bp.get("/conversations/<int:producer_id>")
+@bp.get(f"/conversations/<{ID}:producer_id>")
 def get_conversation(producer_id: int):
     """The producer's open conversation (else their latest) with their latest messages; marks it read."""
     with database().transaction() as session:
@@ -55,7 +56,7 @@ def get_conversation(producer_id: int):
         return {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
 
 
-@bp.post("/conversations/<int:producer_id>/reply")
+@bp.post(f"/conversations/<{ID}:producer_id>/reply")
 def reply_to_conversation(producer_id: int):
     """Send the text to the producer (free text in WhatsApp's window, else a template, else SMS)."""
     given = schemas.parse(schemas.StaffReply, json_body())
@@ -67,7 +68,7 @@ def reply_to_conversation(producer_id: int):
         return message_json(message), 201
 
 
-@bp.post("/conversations/<int:producer_id>/close")
+@bp.post(f"/conversations/<{ID}:producer_id>/close")
 def close_conversation(producer_id: int):
     """Close the open conversation: the bot answers the producer again."""
     with database().transaction() as session:
@@ -78,7 +79,7 @@ def close_conversation(producer_id: int):
         return conversation_json(conversation)
 
 
-@bp.get("/media/<int:media_id>")
+@bp.get(f"/media/<{ID}:media_id>")
 def get_media(media_id: int):
     """A stored photo, voice note or PDF a producer sent (the `url` of a message's `media`)."""
     with database().transaction() as session:
