@@ -116,3 +116,26 @@ def test_no_module_repeats_a_default_where_a_setting_is_read():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if fallback.search(line)]
     assert found == []
+
+
+GATEWAY = {"SMS_PROVIDER": "smsgate", "SMSGATE_URL": "https://gateway.example.org/3rdparty/v1",
+           "SMSGATE_USERNAME": "boutique", "SMSGATE_PASSWORD": "secret", "SMSGATE_SIGNING_KEY": "key"}
+
+
+def test_a_boutique_with_the_sms_gateway_alone_sends_through_it():
+    chosen = Settings.parse(GATEWAY)
+    assert chosen.outbound_backend == "twilio"  # real carriers, though no Twilio account is set
+    assert Settings.parse({**GATEWAY, "OUTBOUND_BACKEND": "console"}).outbound_backend == "console"
+    assert Settings.parse({}).outbound_backend == "console"
+    with pytest.raises(ConfigError, match="SMS_PROVIDER=smsgate needs"):
+        Settings.parse({**GATEWAY, "SMSGATE_SIGNING_KEY": ""})
+    with pytest.raises(ConfigError, match="OUTBOUND_BACKEND=twilio needs"):
+        Settings.parse({"OUTBOUND_BACKEND": "twilio"})
+
+
+def test_the_sms_gateway_alone_carries_sms_and_no_whatsapp(database_url):
+    application = create_app(app_config(database_url, **GATEWAY, OUTBOUND_BACKEND=None))
+    transport = application.extensions["ovop"].transport
+    assert transport.carrier("sms") == "smsgate"
+    assert transport.carrier("whatsapp") is None
+    assert not transport.can_send("whatsapp")

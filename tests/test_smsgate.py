@@ -243,8 +243,11 @@ def test_without_a_signing_key_every_event_is_refused(database_url, gateway, mor
     (json.dumps({"event": "sms:received", "payload": {"message": "x", "phoneNumber": PHONE}}).encode(), 400),
     (json.dumps({"event": "sms:received", "id": "e1"}).encode(), 400),
     (json.dumps({"event": "sms:received", "id": "e1", "payload": {"phoneNumber": PHONE}}).encode(), 400),
+    # A sender that is a name or a short code (the operator's "Orange", "1234") is nobody we could answer: ignored.
     (json.dumps({"event": "sms:received", "id": "e1", "payload": {"message": "x", "phoneNumber": "12"}}).encode(),
-     400),
+     200),
+    (json.dumps({"event": "sms:received", "id": "e1", "payload": {"message": "Votre credit", "phoneNumber": "Orange"}}
+                ).encode(), 200),
     (json.dumps({"event": "sms:received", "id": "e1", "payload": {"message": "x", "phoneNumber": 221}}).encode(),
      400),
     (json.dumps({"event": "sms:delivered", "id": "e1", "payload": {"phoneNumber": PHONE}}).encode(), 400),
@@ -252,7 +255,7 @@ def test_without_a_signing_key_every_event_is_refused(database_url, gateway, mor
     (json.dumps({"event": 3, "id": "e1", "payload": {}}).encode(), 400),
     (json.dumps({"event": "system:ping", "id": "e1", "payload": {"health": {}}}).encode(), 200),
 ], ids=["text", "array", "string", "not-utf8", "too-large", "deep", "no-id", "no-payload", "no-message",
-        "not-a-phone", "phone-a-number", "no-message-id", "long-id", "event-not-text", "ping"])
+        "short-code", "named-sender", "phone-a-number", "no-message-id", "long-id", "event-not-text", "ping"])
 def test_a_bad_event_gets_a_clear_answer_never_a_server_error(service, db, gateway, url, morning, body, expected):
     answer = gateway.post(url, body)
     assert answer.status_code == expected

@@ -256,8 +256,9 @@ class Settings:
 
     def __post_init__(self):
         if self.outbound_backend is None:
-            credentials = self.twilio_account_sid and self.twilio_auth_token
-            object.__setattr__(self, "outbound_backend", "twilio" if credentials else "console")
+            # Real carriers when one is configured: Twilio's credentials, or the SMS gateway alone.
+            carrier = (self.twilio_account_sid and self.twilio_auth_token) or self.sms_provider == "smsgate"
+            object.__setattr__(self, "outbound_backend", "twilio" if carrier else "console")
         self._check()
 
     def _check(self) -> None:
@@ -272,8 +273,10 @@ class Settings:
             raise ConfigError(
                 "SMS_PROVIDER=smsgate needs SMSGATE_URL, SMSGATE_USERNAME, SMSGATE_PASSWORD and SMSGATE_SIGNING_KEY "
                 "(the gateway's API address, its Basic auth, and the key it signs its webhooks with)")
-        if self.outbound_backend == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
-            raise ConfigError("OUTBOUND_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if self.outbound_backend == "twilio" and self.sms_provider != "smsgate" \
+                and not (self.twilio_account_sid and self.twilio_auth_token):
+            raise ConfigError("OUTBOUND_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN "
+                              "(or SMS_PROVIDER=smsgate, for SMS through the gateway alone)")
 
     @classmethod
     def names(cls) -> list[str]:

@@ -75,8 +75,8 @@ def sms_ready(config: dict) -> bool:
 
 def whatsapp_ready(config: dict) -> bool:
     """True when a WhatsApp message can leave: a WhatsApp sender, a messaging service, or the console."""
-    return _console(config) or bool(config.get("TWILIO_WHATSAPP_FROM")
-                                    or config.get("TWILIO_MESSAGING_SERVICE_SID"))
+    return _console(config) or bool(config.get("TWILIO_ACCOUNT_SID") and (
+        config.get("TWILIO_WHATSAPP_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID")))
 
 
 def provider_for(config: dict, channel: str) -> str:

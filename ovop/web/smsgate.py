@@ -121,6 +121,11 @@ def _received(event_id: str, payload: dict):
         return _refuse(400, "payload.message is required", "payload.message")
     phone = _phone(payload, "phoneNumber") or _phone(payload, "sender")
     if phone is None:
+        if isinstance(payload.get("phoneNumber"), str) and payload["phoneNumber"].strip():
+            # A sender named, not numbered ("Orange", a bank): nobody we could answer, and nothing to retry.
+            log.info("gateway event %s: an SMS from %r, not a phone number; ignored", event_id,
+                     clean_text(payload["phoneNumber"])[:20])
+            return _answer(200, status="ignored", reason="the sender is not a phone number")
         return _refuse(400, "payload.phoneNumber is not a phone number", "payload.phoneNumber")
     db = current_app.extensions["ovop"].db
     if _seen(db, event_id):
