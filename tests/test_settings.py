@@ -139,3 +139,10 @@ def test_the_sms_gateway_alone_carries_sms_and_no_whatsapp(database_url):
     assert transport.carrier("sms") == "smsgate"
     assert transport.carrier("whatsapp") is None
     assert not transport.can_send("whatsapp")
+
+
+def test_with_the_gateway_alone_the_twilio_webhook_cannot_be_forged(database_url):
+    application = create_app(app_config(database_url, **GATEWAY, OUTBOUND_BACKEND=None))
+    answer = application.test_client().post("/twilio/inbound", data={"From": "+221770000101", "Body": "STOP",
+                                                                     "MessageSid": "SMforged"})
+    assert answer.status_code == 403
