@@ -433,3 +433,8 @@ def test_the_dashboard_preview_shows_the_estimated_cost(priced_app):
     staff.login(password="test-password")
     page = staff.post("/broadcasts", {"text_fr": "Bonjour à tous", "action": "preview", "when": "now"}).text
     assert "Coût estimé de la diffusion : 0\u00a0F\u202fCFA" in page  # local mode: the console costs nothing
+
+
+def test_the_costs_page_needs_a_signed_in_user(priced_app):
+    response = priced_app.test_client().get("/costs")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/?next=")
