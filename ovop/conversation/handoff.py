@@ -46,7 +46,7 @@ def holds(turn, word) -> bool:
     The global words of BOT_WORDS still go to the bot. A conversation closed meanwhile lets the bot answer."""
     if not turn.state.handoff_id:
         return False
-    if word is not None and word.kind in BOT_WORDS:
+    if word is not None and word.kind in BOT_WORDS and not media_only(turn):  # a photo alone reads as "help"
         return False
     bumped = turn.session.execute(
         update(StaffConversation)
