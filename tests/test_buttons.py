@@ -40,12 +40,15 @@ TEMPLATES = {
                   "actions": [("Accepter", "{{6}}"), ("Refuser", "{{7}}")]},
     "HXalertwo": {"body": "Komand OVOP {{1}}: {{2}} {{3}} {{4}}, ngir {{5}}.",
                   "actions": [("Waaw", "{{6}}"), ("Déedéet", "{{7}}")]},
+    "HXreminderfr": {"body": "Rappel OVOP {{1}} : {{2}} {{3}} {{4}}, pour le {{5}}.",
+                     "actions": [("Accepter", "{{6}}"), ("Refuser", "{{7}}")]},
     "HXmenufr": {"body": "Menu OVOP", "items": [("Stock", "menu:stock"), ("Commandes", "menu:orders"),
                                                 ("Ateliers", "menu:workshops"), ("Prix", "menu:prices"),
                                                 ("Langue", "menu:language")]},
     "HXworkshops2fr": {"body": "Ateliers OVOP", "items": [("{{1}}", "{{2}}"), ("{{4}}", "{{5}}")]},
 }
-TWILIO_TEMPLATES = {"order_alert": {"fr": "HXalertfr", "wo": "HXalertwo"}, "menu": {"fr": "HXmenufr"},
+TWILIO_TEMPLATES = {"order_alert": {"fr": "HXalertfr", "wo": "HXalertwo"}, "order_reminder": {"fr": "HXreminderfr"},
+                    "menu": {"fr": "HXmenufr"},
                     "workshop_list": {"fr:2": "HXworkshops2fr"}}
 
 
@@ -160,6 +163,11 @@ class World:
             answers = {note.producer.name: note.answer for note in order.notifications}
             return order.status, order.accepted_by.name if order.accepted_by else None, order.revision, answers
 
+    def service_job(self, name: str) -> None:
+        """Run a scheduled job at the frozen clock, as the worker would."""
+        result = self.app.test_cli_runner().invoke(args=["jobs", "run", name])
+        assert result.exit_code == 0, result.output
+
     def outbox_count(self) -> int:
         return self.scalar(select(func.count()).select_from(OutboxItem))
 
@@ -200,6 +208,20 @@ def test_the_alert_leaves_as_the_buttons_template_and_a_tap_answers_exactly_that
     assert world.phone.tap(BINTA, world.alert(BINTA, first), "Refuser") == [
         f"C'est noté : vous ne prenez pas la commande {first}. Merci !"]
     assert world.order_row(first)[3]["Binta"] == "declined"
+
+
+def test_the_reminder_carries_the_buttons_too_and_a_tap_on_it_answers_the_order(world):
+    reference = world.order()["reference"]
+    world.drain()
+    later = START + orders.REMIND_AFTER + timedelta(minutes=5)
+    with clock.frozen_at(later, all_threads=True):
+        world.service_job("order-followups")
+        world.drain()
+        [reminder] = [m for m in world.phone.received(BINTA) if m["content_sid"] == "HXreminderfr"]
+        assert json.loads(reminder["content_variables"])["1"] == reference
+        assert world.phone.choices(reminder) == [("Accepter", "order:1:r1:accept"), ("Refuser", "order:1:r1:decline")]
+        assert world.phone.tap(BINTA, reminder, "Accepter")[0].startswith("Merci")
+    assert world.order_row(reference)[:2] == ("accepted", "Binta")
 
 
 @pytest.mark.parametrize("label", ["Waaw", "Déedéet", "NON", "STOP", ""])

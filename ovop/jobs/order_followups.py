@@ -51,7 +51,8 @@ def _run(session: Session, config: dict, now: datetime) -> int:
         reminded += queued(notify(
             session, config, producer, "order_reminder", dedupe_key=f"order-reminder:order={order.id}:producer="
             f"{producer.id}", key=mark("order.reminder_ref") if several else mark("order.reminder"),
-            params=orders.params(order, producer.language or DEFAULT_LANGUAGE, config), now=now))
+            params={**orders.params(order, producer.language or DEFAULT_LANGUAGE, config),
+                    **orders.button_payloads(order)}, now=now))
         note.reminded_at = now
     if expired or reminded:
         log.info("order follow-ups at %s: %s expired, %s reminders queued", now.isoformat(), expired, reminded)

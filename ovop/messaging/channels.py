@@ -31,9 +31,10 @@ NO_CHANNEL = "no allowed channel: WhatsApp window closed, no approved template, 
 # still claims them at night): what staff just did about the producer's own order, and answers to the producer.
 AT_ANY_HOUR = frozenset({"order_alert", "order_cancelled", "order_thanks", "reply", "staff_reply"})
 WINDOW = timedelta(hours=24)
-# Kinds whose templates carry quick-reply buttons (the order alert's accept and decline): on WhatsApp the template
-# in the producer's own language is sent inside the window as well, since free text cannot carry buttons.
-BUTTON_KINDS = frozenset({"order_alert"})
+# Kinds whose templates carry quick-reply buttons (the order alert's and its reminder's accept and decline, in
+# variables {{6}} and {{7}}): on WhatsApp the template in the producer's own language is sent inside the window as
+# well, since free text cannot carry buttons.
+BUTTON_KINDS = frozenset({"order_alert", "order_reminder"})
 # The sender may need a few minutes (rate limit, a retry): a text queued just before the window closes
 # would reach Twilio after it. Inside this margin the template or SMS is used instead.
 SEND_MARGIN = timedelta(minutes=10)
