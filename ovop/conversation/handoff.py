@@ -46,8 +46,8 @@ def holds(turn, word) -> bool:
     The global words of BOT_WORDS still go to the bot. A conversation closed meanwhile lets the bot answer."""
     if not turn.state.handoff_id:
         return False
-    if word is not None and word.kind in BOT_WORDS and not media_only(turn):  # a photo alone reads as "help"
-        return False
+    if word is not None and word.kind in BOT_WORDS and (turn.text or "").strip():
+        return False  # an empty message or a file alone reads as "help": here it is kept for staff
     bumped = turn.session.execute(
         update(StaffConversation)
         .where(StaffConversation.id == turn.state.handoff_id, StaffConversation.status == "open")

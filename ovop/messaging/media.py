@@ -184,11 +184,16 @@ def fetch_pending(db: Database, config: dict, now: datetime | None = None, limit
         if result.status == "retry" and attempts + 1 >= MAX_ATTEMPTS:
             result = Result("failed", error=result.error)
         try:
-            _finish(db, media_id, attempts + 1, result, now)
+            recorded = _finish(db, media_id, attempts + 1, result, now)
         except Exception:
             if result.path:
                 discard(config["MEDIA_DIR"], [result.path])
             raise
+        if not recorded:
+            # The row left "pending" during the download (the producer was erased): the file has no owner.
+            if result.path:
+                discard(config["MEDIA_DIR"], [result.path])
+            continue
         stored += result.status == "stored"
     return stored
 
@@ -203,15 +208,18 @@ def _claim(db: Database, media_id: int, attempts: int) -> bool:
         return claimed.rowcount == 1
 
 
-def _finish(db: Database, media_id: int, attempts: int, result: Result, now: datetime, keep_url: bool = False):
+def _finish(db: Database, media_id: int, attempts: int, result: Result, now: datetime,
+            keep_url: bool = False) -> bool:
+    """Record the outcome on a row still pending; False when it is no longer (erased meanwhile)."""
     values: dict = {"error": result.error}
     if result.status != "retry":
         values.update(status=result.status, path=result.path, size=result.size, fetched_at=now)
         if not keep_url:
             values["source_url"] = None
     with db.transaction() as session:
-        session.execute(update(MessageMedia).where(MessageMedia.id == media_id, MessageMedia.status == "pending")
-                        .values(**values).execution_options(synchronize_session=False))
+        return session.execute(update(MessageMedia)
+                               .where(MessageMedia.id == media_id, MessageMedia.status == "pending")
+                               .values(**values).execution_options(synchronize_session=False)).rowcount == 1
 
 
 def download(url: str, content_type: str, config: dict, now: datetime) -> Result:
