@@ -119,7 +119,9 @@ def discard(media_dir: str, paths) -> int:
 
 
 def _origin(config: dict) -> tuple[str, str]:
-    base = config.get("TWILIO_API_BASE_URL") or TWILIO_MEDIA_ORIGIN
+    base = config.get("TWILIO_API_BASE_URL")
+    if not base:  # unset: the real Twilio (the fake Twilio of the tests sets it)
+        base = TWILIO_MEDIA_ORIGIN
     parts = urlsplit(base)
     return parts.scheme.lower(), _netloc(parts)
 
