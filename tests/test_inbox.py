@@ -90,6 +90,14 @@ class Service:
                 StaffConversation.producer_id == (producer_id or self.ids["awa"]))
                 .order_by(StaffConversation.id.desc()).limit(1))
 
+    def opted_out(self, producer_id: int | None = None) -> bool:
+        with self.db.transaction() as session:
+            return session.get(Producer, producer_id or self.ids["awa"]).opted_out
+
+    def close(self, producer_id: int | None = None) -> None:
+        status, _ = self.api("POST", f"/conversations/{producer_id or self.ids['awa']}/close")
+        assert status == 200
+
     def handoff_id(self, phone: str = PHONE) -> int | None:
         with self.db.transaction() as session:
             return session.scalar(select(ConversationState.handoff_id).where(ConversationState.phone == phone))
@@ -174,8 +182,37 @@ def test_the_team_is_announced_once(service):
 def test_two_messages_in_a_row_not_understood_hand_the_producer_to_a_person(service):
     [first] = service.send("kfjdkf sdlkfj")
     assert "pas compris" in first and service.conversation() is None
-    assert service.send("xqwzt plop") == ["Merci. Un membre de l'équipe va vous répondre ici."]
+    assert service.send("xqwzt plop") == [
+        "Je n'ai pas compris. Je transmets votre message à l'équipe : quelqu'un va vous répondre ici."]
     assert service.conversation().reason == "not_understood"
+
+
+def test_while_a_person_has_the_conversation_the_service_s_own_questions_still_get_their_answers(service):
+    """What a producer reviewing the inbox found: a "1) Oui, STOP" answer or an order's OUI kept for staff."""
+    assert service.send("appelez-moi") == ["Merci. Un membre de l'équipe va vous répondre ici."]
+    [asked] = service.send("vous envoyez trop de messages")
+    assert "STOP" in asked
+    assert service.send("1")[0].startswith("C'est noté")  # the "yes, stop" reaches the bot: opted out
+    assert service.opted_out()
+    # STOP closed the conversation: nobody may write to them now, and nothing is left open for staff.
+    assert service.conversation().status == "closed"
+
+
+def test_menu_gives_the_producer_back_to_the_bot_and_help_says_how(service):
+    service.send("appelez-moi")
+    assert service.send("aide") == [
+        "Un membre de l'équipe va vous répondre ici. Envoyez MENU pour revenir au service automatique."]
+    assert service.send("yaourt 40") == []  # kept for staff
+    assert "1" in service.send("menu")[0]  # the menu, from the bot
+    assert service.conversation().status == "closed" and service.conversation().closed_by == "producer (MENU)"
+    assert service.send("yaourt 40")[0].startswith("Enregistr")
+
+
+def test_an_old_question_is_forgotten_when_staff_close_the_conversation(service):
+    service.send("appelez-moi")
+    service.send("vous envoyez trop de messages")  # "stop? 1) Oui 2) Non", left unanswered
+    service.close()
+    assert service.send("ok") != [] and not service.opted_out()
 
 
 def test_a_miss_then_an_understood_message_starts_the_count_again(service):
@@ -316,3 +353,17 @@ def test_the_dashboard_serves_stored_media_to_signed_in_staff_only(service):
     assert staff.get("/media/1").status_code == 404
     listed = staff.get("/messages").text
     assert 'href="/media/2"' in listed and "Document PDF" in listed
+
+
+def test_an_order_answer_reaches_the_order_while_a_person_has_the_conversation(service):
+    service.send("appelez-moi")
+    with service.db.transaction() as session:
+        cooperative_id = session.get(Producer, service.ids["awa"]).cooperative_id
+    status, order = service.api("POST", "/orders", {"cooperative_id": cooperative_id, "product": "yaourt",
+                                                    "quantity": 10, "due_date": "2026-12-09"})
+    assert status == 201
+    [answer] = service.send("oui")
+    assert order["reference"] in answer
+    status, order = service.api("GET", f"/orders/{order['id']}")
+    assert order["status"] == "accepted"
+    assert service.conversation().status == "open"  # the person still has the rest of the conversation

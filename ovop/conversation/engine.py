@@ -7,7 +7,8 @@ Order of decisions for one message:
 1. an expired conversation (idle longer than the timeout) starts again from the menu;
 2. a tapped WhatsApp button or list item is routed on its payload (ovop.conversation.buttons); otherwise
    global words (help, menu, stop, start, language, cancel) work from any step;
-3. while a person has the conversation (ovop.conversation.handoff), only STOP, START, language and help get an
+3. while a person has the conversation (ovop.conversation.handoff), only STOP, START, language, help, MENU (which
+   gives the producer back to the bot), the answer to a question the service asked (stop? an order alert) get an
    answer; anything else is kept for staff, unanswered; a photo, voice note, document or location without text
    is thanked for (a voice note opens the staff inbox); asking for a person is a global word;
 4. inside a flow, the current step reads the message;
@@ -89,7 +90,7 @@ def handle(turn: Turn) -> Outcome:
     misses = handoff.take_misses(turn)
 
     word = understand.keyword(turn.text, turn.config["OPTOUT_WORDS"])
-    if not turn.payload and handoff.holds(turn, word):  # a person has the conversation: kept for staff
+    if not turn.payload and handoff.holds(turn, word, routing.answers_an_order):  # kept for staff
         return Outcome(replies=[])
     if turn.payload:  # a tapped button or list item: routed on its payload, never its label (buttons.py)
         next_flow, next_step = buttons.handle(turn)

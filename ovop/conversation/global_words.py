@@ -38,7 +38,10 @@ def handle(turn, word: Meaning) -> tuple[str | None, str | None]:
         turn.silent = True
         return turn.state.flow, turn.state.step
     if word.kind == "help":
-        turn.say("help.main")
+        if turn.state.handoff_id:  # a person has the conversation: say so, and how to come back to the bot
+            turn.say("handoff.help")
+        else:
+            turn.say("help.main")
         return turn.state.flow, turn.state.step  # the open question stays open
     if word.kind == "menu":
         return menu.show(turn)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, Callable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -30,8 +31,9 @@ from ovop.messaging.notify import notify
 from ovop.models import (ConversationState, Message, MessageMedia, OutboxItem, Producer, StaffConversation,
                          StockReport)
 
-# The global words the bot still answers while a person has the conversation.
+# The global words the bot still answers while a person has the conversation, and those that also close it.
 BOT_WORDS = frozenset({"optout", "optout_ask", "optin", "language", "help"})
+LEAVING_WORDS = frozenset({"menu"})
 MISSES = "not_understood_in_a_row"  # kept in the conversation's memory between messages
 MISSES_BEFORE_A_PERSON = 2
 PHOTO_WINDOW = timedelta(minutes=10)
@@ -40,14 +42,24 @@ THANKS = {"photo": mark("media.received.photo"), "voice": mark("media.received.v
           "file": mark("media.received.file")}
 
 
-def holds(turn, word) -> bool:
+def holds(turn, word, answers_an_order: Callable[[Any], bool]) -> bool:
     """True when an open staff conversation takes this message: recorded and counted unread, no answer.
 
-    The global words of BOT_WORDS still go to the bot. A conversation closed meanwhile lets the bot answer."""
+    Still for the bot: the global words of BOT_WORDS (an opt-out also closes the conversation: nobody may write to
+    them now, flows/optout.py); MENU, by which the producer leaves the person for the bot; the answer to a question the service
+    asked (the "stop?" question, an order alert: `answers_an_order`). A conversation closed meanwhile lets the
+    bot answer."""
     if not turn.state.handoff_id:
         return False
-    if word is not None and word.kind in BOT_WORDS and (turn.text or "").strip():
-        return False  # an empty message or a file alone reads as "help": here it is kept for staff
+    text = (turn.text or "").strip()
+    if word is not None and text:  # an empty message or a file alone reads as "help": here it is kept for staff
+        if word.kind in LEAVING_WORDS:
+            leave(turn, word.kind)
+            return False
+        if word.kind in BOT_WORDS:
+            return False
+    if text and ((turn.state.flow == "optout" and turn.state.step) or answers_an_order(turn)):
+        return False
     bumped = turn.session.execute(
         update(StaffConversation)
         .where(StaffConversation.id == turn.state.handoff_id, StaffConversation.status == "open")
@@ -58,6 +70,19 @@ def holds(turn, word) -> bool:
         return False
     turn.silent = True
     return True
+
+
+def leave(turn, why: str) -> None:
+    """The producer leaves the person (MENU), or may no longer be written to (STOP): the open conversation
+    closes, and the producer is with the bot again."""
+    if not turn.state.handoff_id:
+        return
+    turn.session.execute(update(StaffConversation)
+                         .where(StaffConversation.id == turn.state.handoff_id, StaffConversation.status == "open")
+                         .values(status="closed", closed_at=turn.now, closed_by=f"producer ({why.upper()})",
+                                 unread=0)
+                         .execution_options(synchronize_session=False))
+    turn.state.handoff_id = None
 
 
 def open_for(turn, reason: str, say: str | None = mark("handoff.opened")):
@@ -144,7 +169,7 @@ def after_answer(turn, misses: int, replies: list[str]) -> list[str]:
         return replies
     if misses + 1 >= MISSES_BEFORE_A_PERSON:
         turn.replies = []
-        open_for(turn, "not_understood")
+        open_for(turn, "not_understood", say=mark("handoff.opened_not_understood"))
         turn.state.flow, turn.state.step, turn.state.data, turn.state.expires_at = None, None, {}, None
         return turn.replies
     turn.state.data = {**(turn.state.data or {}), MISSES: misses + 1}
@@ -255,8 +280,10 @@ def close(session: Session, producer_id: int, by: str, now: datetime | None = No
         raise InboxRefusal(409, f"producer {producer_id} has no open conversation")
     conversation.status, conversation.closed_at, conversation.closed_by = "closed", now, by[:80]
     conversation.unread = 0
+    # Back with the bot, with no question left open from before (a late "ok" must not answer an old "stop?").
     session.execute(update(ConversationState).where(ConversationState.handoff_id == conversation.id)
-                    .values(handoff_id=None).execution_options(synchronize_session=False))
+                    .values(handoff_id=None, flow=None, step=None, data={}, expires_at=None)
+                    .execution_options(synchronize_session=False))
     session.flush()
     return conversation
 

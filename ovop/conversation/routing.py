@@ -26,6 +26,17 @@ MENU_ENTRIES = {
 }
 
 
+def answers_an_order(turn) -> bool:
+    """True when the message answers an order waiting for this producer (yes, no, a quantity, which order)."""
+    pending = orders.pending_refs(turn)
+    if not pending:
+        return False
+    meaning = understand.understand(turn.text, turn.catalogue(), turn.product_codes(), pending,
+                                    turn.config["OPTOUT_WORDS"])
+    return meaning.kind in ("accept", "decline") or (
+        meaning.kind == "clarify" and (meaning.reason == "which_order" or bool(meaning.order)))
+
+
 def handle(turn):
     """Understand a message on its own and hand it to the flow of its meaning."""
     pending = orders.pending_refs(turn)

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+from ovop.conversation import handoff
 from ovop.language import understand
 from ovop.conversation.steps import END, REROUTE, Flow
 
@@ -31,6 +32,7 @@ def opt_out(turn):
     """Confirm once; a second STOP is answered with nothing more than the same confirmation."""
     if not turn.producer.opted_out:
         turn.producer.opted_out, turn.producer.opted_out_at = True, turn.now
+    handoff.leave(turn, "stop")  # staff may no longer write to them: their conversation closes
     turn.say("optout.confirmed")
     return END
 

@@ -239,7 +239,13 @@ PERSON_PHRASES = ("parler a quelqu un", "parler a quelqun", "parler avec quelqu 
                   "speak with a", "talk to a", "talk to someone", "real person", "a human", "someone to call",
                   "wax ak nit", "begg wax ak", "bgg wax ak", "waxal ak man", "jokkool ak man", "jokkoo ak man",
                   "ku ma woo", "ku ma wo", "dama koy woo", "kan laa men a woo", "kan laa mena woo",
-                  "kan laa wara woo", "nit ku dee", "nit ku deug", "woolu nu", "woolu ma")
+                  "kan laa wara woo", "nit ku dee", "nit ku deug", "woolu nu", "woolu ma",
+                  # from a review of the inbox by a producer's eyes
+                  "parler a kelkun", "parle a kelkun", "parle a quelqu un", "parler a la boutique",
+                  "parle a la boutique", "men nga ma woo", "woolal ma", "wakh ak nit", "wakh ak boutique",
+                  "wax ak boutique", "beugue wakh ak", "phone me", "talk to staff", "speak to staff",
+                  "speak with staff", "speak with the boutique", "speak to the boutique", "talk to the boutique",
+                  "speek to", "talk to somebody", "speak to somebody", "speak to sombody", "talk to sombody")
 PERSON_OPENERS = ("woolu ma", "woo ma", "wool ma", "call me", "appelez moi", "apelez moi")
 MENU_PHRASES = ("retour", "revenir", "dellou", "dellou si menu", "menu principal", "main menu", "go back", "back", "debut", "recommencer menu",
                 "page d accueil", "dellu", "delloo", "choix")
