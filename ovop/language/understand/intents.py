@@ -14,7 +14,7 @@ from .numbers import _tokens
 from .text import _prepare, _words, normalise
 from .words import (ACCEPT_PHRASES, DECLINE_PHRASES, DOUBT_ALONE, DOUBT_STEMS, HELP_PHRASES, MENU_PHRASES,
                     MESSAGE_WORDS, NEGATION_WORDS, NO_MORE_PHRASES, OPTIN_PHRASES, ORDER_WORDS, PERSON_OPENERS,
-                    PERSON_PHRASES, PRICE_PHRASES, STOP_DOUBTS,
+                    PERSON_PHRASES, PRICE_PHRASES, STOP_DOUBTS, WHO_ASKS,
                     STOP_PHRASES, STOP_VERBS, _BLESSING, _CAN, _CANCEL, _DISCOURSE, _GREETINGS, _HELP, _LANGUAGE,
                     _LANGUAGE_VALUES, _MENU, _NO, _ONLY, _OPTIN, _OPTOUT, _POLITE, _PRICE, _THANKS, _WORKSHOP, _YES,
                     _fold_all)
@@ -116,7 +116,8 @@ def _stop_sentence(words: list[str], extra_optout: frozenset[str]) -> Meaning | 
         if any(w in _ORDER_WORDS for w in words) and not refusal and not any(w in _MESSAGE_WORDS for w in words):
             return Meaning("optout_ask")  # "bayil commande bi": drop that order, or stop everything? Ask.
         return Meaning("optout")
-    if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or _complains(words)) \
+    who = _has(words, _WHO_ASKS) and (len(words) <= 4 or _writes(words))
+    if len(words) <= 2 * MAX_INTENT_WORDS and (_has(words, _STOP_DOUBTS) or who or _complains(words)) \
             and not _has(words, _PERSON):  # "kan mooy responsable bi? dama koy woo" asks for a person
         return Meaning("optout_ask")
     return None
@@ -143,13 +144,17 @@ def asks_for_person(words: list[str], raw: str) -> Meaning | None:
     return None
 
 
+def _writes(words: list[str]) -> bool:
+    """The message speaks of our messages or of writing."""
+    return any(w in _MESSAGE_WORDS for w in words) or any(w.startswith(("ecri", "text", "envo", "bind")) for w in words)
+
+
 def _complains(words: list[str]) -> bool:
     """A complaint about our messages, or 'I never asked for this'."""
     joined = " " + " ".join(words) + " "
     if any(" " + stem in joined for stem in _DOUBT_ALONE):
         return True
-    writes = any(w in _MESSAGE_WORDS for w in words) or any(w.startswith(("ecri", "text", "envo", "bind")) for w in words)
-    return writes and any(" " + stem in joined for stem in _DOUBT_STEMS) and not any(w.isdigit() for w in words)
+    return _writes(words) and any(" " + stem in joined for stem in _DOUBT_STEMS) and not any(w.isdigit() for w in words)
 
 
 def sentence(words: list[str], has_figures: bool) -> Meaning | None:
@@ -185,8 +190,15 @@ def _language(words: list[str]) -> Meaning | None:
     return None
 
 
+# "ñaata waxtu" (what time), "combien de temps", "how many days": a question of time, not of price.
+_TIME_WORDS = frozenset({"waxtu", "wakhtou", "waxtou", "heure", "heures", "temps", "jours", "time", "days",
+                         "hours", "minutes", "fan", "bis"})
+
+
 def asks_price(words: list[str]) -> bool:
     """'prix', 'c'est combien', 'how much', 'ñaata la jar', 'njëg soow'."""
+    if any(w in _TIME_WORDS for w in words) and not any(w in ("prix", "price", "njeg", "jar", "tarif") for w in words):
+        return False
     return any(w in _PRICE for w in words) or _has(words, _PRICE_PHRASES)
 
 
@@ -253,6 +265,7 @@ _NO_MORE = _phrases(*NO_MORE_PHRASES)
 _MESSAGE_WORDS = _fold_all(MESSAGE_WORDS)
 _ORDER_WORDS = _fold_all(ORDER_WORDS)
 _STOP_DOUBTS = _phrases(*STOP_DOUBTS)
+_WHO_ASKS = _phrases(*WHO_ASKS)
 _NEGATIONS = _fold_all(NEGATION_WORDS)
 _DOUBT_STEMS = tuple(" ".join(_words(s)) for s in DOUBT_STEMS)
 _DOUBT_ALONE = tuple(" ".join(_words(s)) for s in DOUBT_ALONE)

@@ -195,8 +195,10 @@ STOP_DOUBTS = ("trop de message", "trop de messages", "trop de sms", "too many",
                "pourquoi vous m envoyez", "pourquoi tu m ecris", "why are you texting", "why do you text",
                "ca suffit", "c est trop", "cest trop", "enough", "laissez moi", "laisse moi", "leave me alone",
                "derange", "derangez", "deranger", "harcel", "spam", "arnaque", "fatigue", "saturer", "sature",
-               "lambi", "sonal", "sonnal", "sonnaloo", "dafa bari", "bari na", "bari lool", "kan mooy",
-               "kan nga", "who is this", "qui est ce", "qui etes vous", "ki ngeen")
+               "lambi", "sonal", "sonnal", "sonnaloo", "dafa bari", "bari na", "bari lool")
+# "Who is this?": a doubt about who writes only when short or about the messages ("kan mooy bind ma"); "kan mooy
+# indi oto bi" (who brings the car) and "qui est ce qui vient" ask something else.
+WHO_ASKS = ("kan mooy", "kan nga", "who is this", "qui est ce", "qui etes vous", "ki ngeen")
 # Stems of a complaint about our messages ("ces messages me dérangent", "lu tax ngay bind ma"): asked about when
 # the message also speaks of messages or writing, and some stand alone ("je n'ai pas demandé ça").
 DOUBT_STEMS = ("derang", "bother", "annoy", "sonn", "lu tax", "loutakh", "lutax", "lou tax", "lu tah", "pourquoi", "why", "too much", "trop", "keep texting",
