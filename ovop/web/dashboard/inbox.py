@@ -2,39 +2,20 @@
 notes, a reply box and a close button; and the stored media files themselves, for signed-in staff."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-
 from flask import abort, current_app, g, redirect, request, session, url_for
 
 from ovop.conversation import handoff
 from ovop.core.errors import Refusal
 from ovop.domain import directory, schemas
-from ovop.models import Message, MessageMedia
+from ovop.models import MessageMedia
 from ovop.web import media_files, paging
 from ovop.web.dashboard import _, auth, bp, database, notice, page, problem
+from ovop.web.dashboard.simulator import Bubble
 
 LIMIT = 50  # conversations a page
 MAX_ID = directory.MAX_ID
 REFUSED = {"opted out": "inbox.refused.opted_out", "no channel": "inbox.refused.no_channel",
            "no open": "inbox.refused.no_open"}
-
-
-@dataclass(frozen=True)
-class Bubble:
-    """One message of the thread as _thread.html shows it, with what came with it."""
-
-    mine: bool
-    channel: str
-    body: str
-    at: datetime
-    status: str
-    kind: str | None
-    message: Message | None = None
-    author: str | None = None
-    segments: int | None = None
-    encoding: str | None = None
-    media: list = field(default_factory=list)
 
 
 NO_MENU = frozenset({"dashboard.static", "dashboard.media_file"})
@@ -69,6 +50,11 @@ def inbox_page():
 @bp.get(f"/inbox/<int(min=1, max={MAX_ID}):producer_id>", endpoint="inbox_conversation")
 def conversation_page(producer_id: int):
     """One producer's conversation; opening it marks it read."""
+    return _show(producer_id)
+
+
+def _show(producer_id: int, status: int = 200, error: dict | None = None, text: str = ""):
+    """The conversation page (marked read), with a refusal next to the reply box when there is one."""
     with database().transaction() as db_session:
         try:
             conversation, messages = handoff.read(db_session, producer_id)
@@ -76,7 +62,7 @@ def conversation_page(producer_id: int):
             notice("inbox.not_found")
             return redirect(url_for("dashboard.inbox"))
         g.inbox_unread = handoff.unread(db_session)  # the menu counts this conversation as read now
-        return _conversation(conversation, messages)
+        return _conversation(conversation, messages, status, error, text)
 
 
 def _conversation(conversation, messages, status: int = 200, error=None, text: str = ""):
@@ -126,13 +112,7 @@ def close(producer_id: int):
 
 def _again(producer_id: int, error: dict, text: str):
     """The conversation page again with the refusal next to the reply box (nothing was sent)."""
-    with database().transaction() as db_session:
-        try:
-            conversation, messages = handoff.read(db_session, producer_id)
-        except handoff.InboxRefusal:
-            notice("inbox.not_found")
-            return redirect(url_for("dashboard.inbox"))
-        return _conversation(conversation, messages, 422 if error.get("field") == "text" else 409, error, text)
+    return _show(producer_id, 422 if error.get("field") == "text" else 409, error, text)
 
 
 def _refusal_text(refused: handoff.InboxRefusal) -> str:

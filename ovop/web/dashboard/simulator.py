@@ -30,7 +30,8 @@ QUICK_REPLIES = ("MENU", "yaourt 40", "OUI", "NON", "atelier", "1", "prix", "AID
 
 @dataclass(frozen=True)
 class Bubble:
-    """One message on the phone's screen; `mine` when the producer sent it."""
+    """One message of a thread as _thread.html shows it (the simulator's phone, the inbox); `mine` when the
+    producer sent it."""
 
     mine: bool
     channel: str
@@ -40,6 +41,8 @@ class Bubble:
     kind: str | None = None  # what the service started it for (order_alert…); None for a reply
     segments: int | None = None
     encoding: str | None = None
+    message: Message | None = None  # the logged message, for its photos and voice notes
+    author: str | None = None  # the staff member who wrote it
 
 
 def _bubble(mine: bool, channel: str, body: str | None, at: datetime, status: str, kind: str | None) -> Bubble:
