@@ -149,6 +149,11 @@ def _handle_new(session: Session, config: dict, message: InboundMessage, engine_
                                     replies) if producer is not None else [None] * len(replies)
     variables = [getattr(text, "variables", None) for text in replies]
     replies = [for_channel(text, message.channel) for text in replies]
+    if message.channel == "sms":
+        # Concatenated SMS may arrive broken or not at all (Senegal's carriers): a reply longer than one segment
+        # leaves as numbered parts of one segment each, like everything the service sends by SMS.
+        replies = [part for text in replies for part in costs.sms_parts(text)]
+        contents = variables = [None] * len(replies)
     by_outbox = message.provider in REPLY_BY_OUTBOX or any(contents)
     # A reply is carried by the provider that brought the message (TwiML, or the gateway through the outbox).
     carrier = costs.reply_provider(message.provider)
