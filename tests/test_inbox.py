@@ -367,3 +367,12 @@ def test_an_order_answer_reaches_the_order_while_a_person_has_the_conversation(s
     status, order = service.api("GET", f"/orders/{order['id']}")
     assert order["status"] == "accepted"
     assert service.conversation().status == "open"  # the person still has the rest of the conversation
+
+
+def test_a_question_the_bot_asks_while_a_person_has_the_conversation_gets_its_answer(service):
+    service.send("appelez-moi")
+    [asked] = service.send("langue")  # which language? 1) … 2) … 3) …
+    assert "1" in asked and "2" in asked
+    assert service.send("2") != []  # the answer reaches the question, not the staff's pile
+    with service.db.transaction() as session:
+        assert session.get(Producer, service.ids["awa"]).language == "wo"

@@ -45,10 +45,10 @@ THANKS = {"photo": mark("media.received.photo"), "voice": mark("media.received.v
 def holds(turn, word, answers_an_order: Callable[[Any], bool]) -> bool:
     """True when an open staff conversation takes this message: recorded and counted unread, no answer.
 
-    Still for the bot: the global words of BOT_WORDS (an opt-out also closes the conversation: nobody may write to
-    them now, flows/optout.py); MENU, by which the producer leaves the person for the bot; the answer to a question the service
-    asked (the "stop?" question, an order alert: `answers_an_order`). A conversation closed meanwhile lets the
-    bot answer."""
+    Still for the bot: the global words of BOT_WORDS (an opt-out also closes the conversation: nobody may write
+    to them now, flows/optout.py); MENU, by which the producer leaves the person for the bot; the answer to a
+    question the bot asked (its open question, "stop?" or "which language?", or an order alert:
+    `answers_an_order`). A conversation closed meanwhile lets the bot answer."""
     if not turn.state.handoff_id:
         return False
     text = (turn.text or "").strip()
@@ -58,8 +58,8 @@ def holds(turn, word, answers_an_order: Callable[[Any], bool]) -> bool:
             return False
         if word.kind in BOT_WORDS:
             return False
-    if text and ((turn.state.flow == "optout" and turn.state.step) or answers_an_order(turn)):
-        return False
+    if text and ((turn.state.flow and turn.state.step) or answers_an_order(turn)):
+        return False  # an answer to the bot's own open question (stop? which language?) or to an order alert
     bumped = turn.session.execute(
         update(StaffConversation)
         .where(StaffConversation.id == turn.state.handoff_id, StaffConversation.status == "open")
