@@ -204,6 +204,21 @@ def test_it_moves_free_whatsapp_text_to_sms_once_the_window_has_closed(db, fake)
     assert item(db).channel == "sms"
 
 
+def test_a_long_whatsapp_text_moved_to_sms_leaves_in_numbered_parts_of_one_segment(db, fake):
+    with db.transaction() as session:
+        producer = add_producer(session, channel="whatsapp")
+        producer.last_inbound_at = clock.now() - timedelta(hours=25)
+    text = "Bonjour Awa, " + "la boutique a bien recu vos pots de yaourt et vous remercie. " * 4
+    put(db, channel="whatsapp", producer_id=producer.id, body=text)
+    while sender(db, fake).run_once():
+        pass
+    bodies = [message["body"] for message in fake.messages]
+    assert len(bodies) == 2 and bodies[0].startswith("1/2 ") and bodies[1].startswith("2/2 ")
+    assert all(len(body) <= 160 for body in bodies)
+    assert " ".join(body[4:] for body in bodies).split() == text.split()  # nothing lost, nothing twice
+    assert item(db, "tip:1:part=2").channel == "sms"
+
+
 def test_it_sends_nothing_during_quiet_hours_and_retries_after_them(db, fake):
     night = datetime(2026, 12, 1, 22, tzinfo=timezone.utc)
     morning = datetime(2026, 12, 2, 7, tzinfo=timezone.utc)

@@ -422,9 +422,12 @@ class Sender:
                     item.channel, item.body = "sms", fold_gsm7(item.body or "")
                     session.execute(update(OutboxItem).where(OutboxItem.id == item.id, *self._mine())
                                     .values(channel="sms", body=item.body))
-                    return None
-                reason, status = "WhatsApp window closed and no SMS sender", UNDELIVERABLE
+                else:
+                    reason, status = "WhatsApp window closed and no SMS sender", UNDELIVERABLE
             if reason is None:
+                if item.channel == "sms" and item.body and not item.content_sid \
+                        and not costs.fits_one_segment(item.body):
+                    self._cut(session, item)
                 return None
             if not session.execute(update(OutboxItem).where(OutboxItem.id == item.id, *self._mine())
                                    .values(status=status, last_error=reason, claimed_by=None)).rowcount:
@@ -432,6 +435,17 @@ class Sender:
             session.add(OutboxAttempt(outbox_item_id=item.id, attempted_at=now, outcome=status, error=reason))
         log.info("outbox item %s not sent: %s", item.id, reason)
         return status
+
+    def _cut(self, session: Session, item: OutboxItem) -> None:
+        """A text that became SMS after it was queued (the WhatsApp window closed, or WhatsApp refused it) and is
+        longer than one segment: this row sends the first numbered part, and the others are queued behind it
+        under `…:part=N`, as ovop.messaging.notify queues the parts of a long SMS."""
+        first, *rest = costs.sms_parts(item.body)
+        item.body = first
+        session.execute(update(OutboxItem).where(OutboxItem.id == item.id, *self._mine()).values(body=first))
+        for number, part in enumerate(rest, start=2):
+            enqueue(session, dedupe_key=f"{item.dedupe_key}:part={number}", kind=item.kind,
+                    recipient=item.recipient, channel="sms", body=part, producer_id=item.producer_id)
 
     def _record_success(self, item: OutboxItem, sid: str, status: str, provider: str | None = None) -> None:
         """Record a send Twilio accepted; a database outage is waited out, never turned into a second send.
