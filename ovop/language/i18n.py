@@ -297,6 +297,11 @@ def _units(text: str) -> list[int]:
     return [len(char.encode("utf-16-le")) // 2 for char in text]
 
 
+def sms_units(text: str) -> int:
+    """What `text` counts against an SMS segment: septets in GSM-7 (extension = 2), UTF-16 code units in UCS-2."""
+    return sum(_units(text))
+
+
 def sms_segments(text: str) -> int:
     """Number of SMS segments text costs (an empty message still costs one)."""
     units = _units(text)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ovop.language.i18n import GSM7_EXTENSION, SMS_LIMITS, sms_encoding, sms_segments
+from ovop.language.i18n import SMS_LIMITS, sms_encoding, sms_segments, sms_units
 
 GSM7, UCS2 = "gsm7", "ucs2"
 CONSOLE = "console"
@@ -134,22 +134,20 @@ def _cut(text: str, total: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for line in text.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if _units(candidate) <= room:
-            current = candidate
+        if (joined := _joined(current, "\n", line, room)) is not None:
+            current = joined
             continue
         if current:
             pieces.append(current)
         current = ""
         for word in line.split(" "):  # a line longer than a part: cut between its words
-            candidate = f"{current} {word}" if current else word
-            if _units(candidate) <= room:
-                current = candidate
+            if (joined := _joined(current, " ", word, room)) is not None:
+                current = joined
                 continue
             if current:
                 pieces.append(current)
             current = word
-            while _units(current) > room:  # one word longer than a part
+            while sms_units(current) > room:  # one word longer than a part
                 head = _longest_head(current, room)
                 pieces.append(head)
                 current = current[len(head):]
@@ -158,15 +156,14 @@ def _cut(text: str, total: int) -> list[str]:
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
-def _units(text: str) -> int:
-    """Septets (GSM-7, the extension table counts 2) or UTF-16 code units (UCS-2) of `text`."""
-    if sms_encoding(text) == "GSM-7":
-        return len(text) + sum(char in GSM7_EXTENSION for char in text)
-    return len(text.encode("utf-16-le")) // 2
+def _joined(current: str, separator: str, chunk: str, room: int) -> str | None:
+    """`current` and `chunk` joined by `separator` when that still fits `room`; else None."""
+    candidate = f"{current}{separator}{chunk}" if current else chunk
+    return candidate if sms_units(candidate) <= room else None
 
 
 def _longest_head(word: str, room: int) -> str:
     end = len(word)
-    while end > 1 and _units(word[:end]) > room:
+    while end > 1 and sms_units(word[:end]) > room:
         end -= 1
     return word[:end]
