@@ -91,13 +91,8 @@ def open_for(turn, reason: str, say: str | None = mark("handoff.opened")):
     if turn.state.handoff_id:
         conversation = turn.session.get(StaffConversation, turn.state.handoff_id)
     if conversation is None or conversation.status != "open":
-        conversation = turn.session.scalar(select(StaffConversation).where(
-            StaffConversation.producer_id == turn.producer.id, StaffConversation.status == "open"))
-    if conversation is None:
-        conversation = StaffConversation(producer_id=turn.producer.id, status="open", reason=reason,
-                                         opened_at=turn.now, last_message_at=turn.now, unread=0)
-        turn.session.add(conversation)
-        turn.session.flush()
+        conversation = (_open_of(turn.session, turn.producer.id)
+                        or _start(turn.session, turn.producer.id, reason, turn.now, acknowledged=False))
     conversation.unread = (conversation.unread or 0) + 1
     conversation.last_message_at = turn.now
     turn.state.handoff_id = conversation.id
@@ -274,8 +269,7 @@ def close(session: Session, producer_id: int, by: str, now: datetime | None = No
     """Close the producer's open conversation: the bot answers them again."""
     now = now or clock.now()
     producer_of(session, producer_id)
-    conversation = session.scalar(select(StaffConversation).where(
-        StaffConversation.producer_id == producer_id, StaffConversation.status == "open"))
+    conversation = _open_of(session, producer_id)
     if conversation is None:
         raise InboxRefusal(409, f"producer {producer_id} has no open conversation")
     conversation.status, conversation.closed_at, conversation.closed_by = "closed", now, by[:80]
@@ -289,18 +283,29 @@ def close(session: Session, producer_id: int, by: str, now: datetime | None = No
 
 
 def _open_conversation(session: Session, producer: Producer, now: datetime) -> StaffConversation:
-    conversation = session.scalar(select(StaffConversation).where(
-        StaffConversation.producer_id == producer.id, StaffConversation.status == "open"))
+    conversation = _open_of(session, producer.id)
     if conversation is not None:
         return conversation
-    conversation = StaffConversation(producer_id=producer.id, status="open", reason="staff", opened_at=now,
-                                     last_message_at=now, unread=0, acknowledged=True)
-    session.add(conversation)
-    session.flush()
+    conversation = _start(session, producer.id, "staff", now, acknowledged=True)
     state = session.scalar(select(ConversationState).where(ConversationState.phone == producer.phone))
     if state is None:
         session.add(ConversationState(phone=producer.phone, producer_id=producer.id, data={}, version=0,
                                       updated_at=now, handoff_id=conversation.id))
     else:
         state.handoff_id = conversation.id
+    return conversation
+
+
+def _open_of(session: Session, producer_id: int) -> StaffConversation | None:
+    """The producer's open conversation (at most one: a partial unique index), or None."""
+    return session.scalar(select(StaffConversation).where(StaffConversation.producer_id == producer_id,
+                                                          StaffConversation.status == "open"))
+
+
+def _start(session: Session, producer_id: int, reason: str, now: datetime, *, acknowledged: bool) -> StaffConversation:
+    """Open a conversation for the producer; `acknowledged`: the producer need not be told a person will answer."""
+    conversation = StaffConversation(producer_id=producer_id, status="open", reason=reason, opened_at=now,
+                                     last_message_at=now, unread=0, acknowledged=acknowledged)
+    session.add(conversation)
+    session.flush()
     return conversation
