@@ -302,7 +302,8 @@ def _open_of(session: Session, producer_id: int) -> StaffConversation | None:
                                                           StaffConversation.status == "open"))
 
 
-def _start(session: Session, producer_id: int, reason: str, now: datetime, *, acknowledged: bool) -> StaffConversation:
+def _start(session: Session, producer_id: int, reason: str, now: datetime, *,
+           acknowledged: bool) -> StaffConversation:
     """Open a conversation for the producer; `acknowledged`: the producer need not be told a person will answer."""
     conversation = StaffConversation(producer_id=producer_id, status="open", reason=reason, opened_at=now,
                                      last_message_at=now, unread=0, acknowledged=acknowledged)
