@@ -13,6 +13,7 @@ from app import create_app
 from ovop.core import clock, migrate
 from ovop.core.db import Database
 from ovop.models import Base
+from tests.fake_twilio import FakeTwilio
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 TOKEN = "test-admin-token"
@@ -157,3 +158,10 @@ def demo(app):
     with app.extensions["ovop"].db.transaction() as session:
         load(session)
     return app
+
+
+@pytest.fixture
+def fake():
+    """A fake Twilio on loopback that stamps messages with the clock the test sets (a module may define its own)."""
+    with FakeTwilio(clock=clock.now) as server:
+        yield server

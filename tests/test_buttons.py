@@ -91,12 +91,6 @@ class Phone:
 
 
 @pytest.fixture
-def fake():
-    with FakeTwilio(clock=clock.now) as server:
-        yield server
-
-
-@pytest.fixture
 def service(database_url, fake):
     """The service as deployed: signed webhook, Twilio for WhatsApp and SMS, the templates configured."""
     application = create_app(app_config(

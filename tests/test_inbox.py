@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from html import unescape
 
 import pytest
@@ -20,7 +20,6 @@ from ovop.messaging.transport import TwilioTransport
 from ovop.jobs.jobs import registry
 from ovop.models import ConversationState, Message, MessageMedia, OutboxItem, Producer, StaffConversation
 from tests.conftest import TOKEN, app_config
-from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, inbound_form, live_server, sign
 
 PUBLIC = "https://ovop.example.org"
@@ -28,12 +27,6 @@ PHONE = "+221770000101"
 OTHER = "+221770000102"
 NOW = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)  # a Tuesday morning in Dakar
 PASSWORD = "test-password"
-
-
-@pytest.fixture
-def fake():
-    with FakeTwilio(clock=clock.now) as server:
-        yield server
 
 
 @pytest.fixture

@@ -31,12 +31,6 @@ MAX_BYTES = 8192
 
 
 @pytest.fixture
-def fake():
-    with FakeTwilio(clock=clock.now) as server:
-        yield server
-
-
-@pytest.fixture
 def service(database_url, tmp_path, fake):
     """The service in signed mode on loopback, its Twilio account being the fake's, media under tmp_path."""
     media_dir = tmp_path / "media"

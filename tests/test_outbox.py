@@ -22,12 +22,6 @@ pytestmark = pytest.mark.clock  # reads dates or times of day: .ci/run also runs
 OUTBOX = FakeTwilio.query_param("outbox")
 
 
-@pytest.fixture
-def fake():
-    with FakeTwilio(clock=clock.now) as server:  # stamps messages with the clock the test sets
-        yield server
-
-
 def transport(fake, timeout=2.0) -> TwilioTransport:
     return TwilioTransport(fake.account_sid, fake.auth_token, sms_from="+15005550006",
                            whatsapp_from="whatsapp:+14155238886", api_base_url=fake.base_url, timeout=timeout)

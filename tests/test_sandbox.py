@@ -15,7 +15,6 @@ from ovop.models import Message, Order, OutboxItem, Producer, Product, Registrat
 from ovop.messaging.transport import TwilioTransport
 from ovop.messaging.outbox import Sender
 from ovop.jobs import jobs
-from tests.fake_twilio import FakeTwilio
 from tests.helpers import add_producer, inbound_form
 from tests.test_dashboard import Staff, with_dashboard
 
@@ -30,12 +29,6 @@ STAFF = "+221770009999"
 def frozen():
     with clock.frozen_at(NOW, all_threads=True):
         yield
-
-
-@pytest.fixture
-def fake():
-    with FakeTwilio(clock=clock.now) as server:
-        yield server
 
 
 def twilio_sender(db, fake) -> Sender:
